@@ -1,0 +1,94 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Knex } from "knex";
+import pino from "pino";
+import { migrateToLatest, openDatabase, type DatabaseOptions } from "../../src/db/database.ts";
+import { createPlatesServer, type PlatesServer } from "../../src/server.ts";
+import { KnexPlateStore } from "../../src/store/plate-store.ts";
+
+/** PostgreSQL database of the tests; a local trust-auth server by default. */
+export const testDatabaseUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export type Backend = "postgres" | "pglite";
+export const backends: Backend[] = ["postgres", "pglite"];
+
+/** A database of one test suite: its own schema on PostgreSQL, its own folder for PGlite. */
+export interface TestDatabase {
+  db: Knex;
+  options: DatabaseOptions;
+  /** Drops the schema or deletes the folder and closes the connections. */
+  drop(): Promise<void>;
+}
+
+/** Opens and migrates a fresh database of the given backend. */
+export async function createTestDatabase(backend: Backend, directory?: string): Promise<TestDatabase> {
+  if (backend === "postgres") {
+    const schema = `plates_test_${randomBytes(6).toString("hex")}`;
+    const options: DatabaseOptions = { kind: "postgres", url: testDatabaseUrl, poolMax: 10, schema };
+    const db = openDatabase(options);
+    await migrateToLatest(db, schema);
+    return {
+      db,
+      options,
+      drop: async () => {
+        await db.raw("drop schema if exists ?? cascade", [schema]);
+        await db.destroy();
+      },
+    };
+  }
+  const folder = directory ?? (await mkdtemp(path.join(tmpdir(), "plates-test-")));
+  const options: DatabaseOptions = { kind: "pglite", directory: folder };
+  const db = openDatabase(options);
+  await migrateToLatest(db);
+  return {
+    db,
+    options,
+    drop: async () => {
+      await db.destroy();
+      if (directory === undefined) {
+        await rm(folder, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** A running server on a loopback port with its database. */
+export interface TestServer {
+  baseUrl: string;
+  port: number;
+  token: string;
+  database: TestDatabase;
+  server: PlatesServer;
+  /** Stops the server and drops its database. */
+  close(): Promise<void>;
+}
+
+/** Starts the real server on 127.0.0.1 and a free port, on a fresh database. */
+export async function startTestServer(
+  backend: Backend,
+  options: { maxRequestBytes?: number; randomInt?: (maxExclusive: number) => number } = {},
+): Promise<TestServer> {
+  const database = await createTestDatabase(backend);
+  const token = randomBytes(16).toString("hex");
+  const server = createPlatesServer({
+    store: new KnexPlateStore(database.db),
+    tokens: [{ name: "test", value: token }],
+    logger: pino({ level: "silent" }),
+    maxRequestBytes: options.maxRequestBytes ?? 65_536,
+    randomInt: options.randomInt,
+  });
+  const address = await server.listen(0, "127.0.0.1");
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    token,
+    database,
+    server,
+    close: async () => {
+      await server.close(1_000);
+      await database.drop();
+    },
+  };
+}
