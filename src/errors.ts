@@ -23,7 +23,8 @@ function isDatabaseUnavailable(error: unknown): boolean {
   if (error.name === "KnexTimeoutError") {
     return true;
   }
-  if (/^Connection terminated|Client has encountered a connection error/.test(error.message)) {
+  // Knex puts the SQL in front of the driver message, so match anywhere.
+  if (/Connection terminated|Client has encountered a connection error/.test(error.message)) {
     return true;
   }
   return error instanceof AggregateError && error.errors.some(isDatabaseUnavailable);
