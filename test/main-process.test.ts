@@ -1,0 +1,377 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { access, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "./support/clients.ts";
+
+type LogLine = Record<string, unknown>;
+
+interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The service started as `tsx src/main.ts`, with its output collected. */
+interface ServiceProcess {
+  child: ChildProcess;
+  /** Parsed JSON lines of standard output, in order. */
+  logs: LogLine[];
+  /** Standard output lines that are not JSON objects. */
+  otherLines: string[];
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first log line that matches, waiting for it when needed. */
+  waitForLog(matches: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  exited: Promise<ExitStatus>;
+  /** Exit status after the process exits, or undefined while it runs. */
+  exitStatus(): ExitStatus | undefined;
+}
+
+// Settings that loadConfig reads. The child gets none of them from the test environment.
+const configVariables = [
+  "PORT",
+  "HOST",
+  "DATABASE_URL",
+  "DATA_DIR",
+  "API_TOKENS",
+  "DB_POOL_MAX",
+  "MAX_REQUEST_BYTES",
+  "SHUTDOWN_GRACE_MS",
+  "LOG_LEVEL",
+];
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const startTimeoutMs = 45_000;
+const started: ServiceProcess[] = [];
+
+function startService(settings: Record<string, string>): ServiceProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of configVariables) {
+    delete env[name];
+  }
+  Object.assign(env, { HOST: "127.0.0.1", PORT: "0" }, settings);
+
+  // A process group of its own lets cleanup end tsx and the Node process it
+  // starts together.
+  const child = spawn(path.join(repoRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
+    cwd: repoRoot,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+
+  const logs: LogLine[] = [];
+  const otherLines: string[] = [];
+  let stdout = "";
+  let stderr = "";
+  let exitStatus: ExitStatus | undefined;
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const waiter of waiters) {
+      waiter();
+    }
+  };
+
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  const lines = createInterface({ input: child.stdout! });
+  lines.on("line", (line) => {
+    stdout += `${line}\n`;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        logs.push(parsed as LogLine);
+      } else {
+        otherLines.push(line);
+      }
+    } catch {
+      otherLines.push(line);
+    }
+    notify();
+  });
+  const outputClosed = new Promise<void>((resolve) => lines.once("close", resolve));
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once("exit", (code, signal) => {
+      // Resolve only after the last line of output has been read.
+      void outputClosed.then(() => {
+        exitStatus = { code, signal };
+        notify();
+        resolve(exitStatus);
+      });
+    });
+  });
+
+  const service: ServiceProcess = {
+    child,
+    logs,
+    otherLines,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    exitStatus: () => exitStatus,
+    waitForLog: (matches, timeoutMs = startTimeoutMs) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const line = logs.find(matches);
+          if (line !== undefined) {
+            finish();
+            resolve(line);
+          } else if (exitStatus !== undefined) {
+            finish();
+            reject(new Error(`service exited with ${JSON.stringify(exitStatus)} before the log line; stderr: ${stderr}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`log line not written within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
+        }, timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+  started.push(service);
+  return service;
+}
+
+/** Returns "host:port" from the "listening" log line. */
+async function waitForAddress(service: ServiceProcess): Promise<string> {
+  const line = await service.waitForLog((log) => log.msg === "listening");
+  if (typeof line.address !== "string") {
+    throw new Error(`"listening" log line has no address: ${JSON.stringify(line)}`);
+  }
+  return line.address;
+}
+
+async function stopService(service: ServiceProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<ExitStatus> {
+  service.child.kill(signal);
+  return service.exited;
+}
+
+/** Ends every started process group that is still running. */
+async function killLeftovers(): Promise<void> {
+  for (const service of started.splice(0)) {
+    if (service.exitStatus() === undefined && service.child.pid !== undefined) {
+      try {
+        process.kill(-service.child.pid, "SIGKILL");
+      } catch {
+        // The group is gone already.
+      }
+      await service.exited;
+    }
+  }
+}
+
+/** Sends one unary Connect JSON call over HTTP/1.1 with fetch. */
+async function callConnectJson(
+  address: string,
+  method: string,
+  body: object,
+  token: string | undefined,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "connect-protocol-version": "1",
+  };
+  if (token !== undefined) {
+    headers.authorization = `Bearer ${token}`;
+  }
+  const response = await fetch(`http://${address}/plates.v1.PlateService/${method}`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+function plateOf(body: Record<string, unknown>): Record<string, unknown> {
+  return (body.plate ?? {}) as Record<string, unknown>;
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("main process with generated token", () => {
+  let dataDir: string;
+  let tokenFile: string;
+  let first: ServiceProcess;
+  let address: string;
+  let token: string;
+  let addedId: string | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "plates-main-"));
+    tokenFile = path.join(dataDir, "api-token");
+    first = startService({ DATA_DIR: dataDir });
+    address = await waitForAddress(first);
+    token = (await readFile(tokenFile, "utf8")).trim();
+  }, startTimeoutMs + 5_000);
+
+  afterAll(async () => {
+    await killLeftovers();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("creates token file with mode 0600", async () => {
+    const info = await stat(tokenFile);
+    expect(info.mode & 0o777).toBe(0o600);
+    expect(token).not.toBe("");
+  });
+
+  it("logs token file path", () => {
+    const line = first.logs.find((log) => log.file === tokenFile);
+    expect(line).toBeDefined();
+    expect(line?.created).toBe(true);
+  });
+
+  it("logs database ready before listening", () => {
+    const messages = first.logs.map((log) => log.msg);
+    expect(messages).toContain("database ready");
+    expect(messages.indexOf("database ready")).toBeLessThan(messages.indexOf("listening"));
+  });
+
+  it("applies migrations on first start", () => {
+    const ready = first.logs.find((log) => log.msg === "database ready");
+    expect(ready?.migrationsApplied).toEqual(expect.arrayContaining([expect.any(String)]));
+  });
+
+  it("adds plate over Connect JSON", async () => {
+    const response = await callConnectJson(address, "Add", { number: " а123вс 77 " }, token);
+    expect(response.status).toBe(200);
+    expect(plateOf(response.body).number).toBe("А123ВС77");
+    expect(plateOf(response.body).id).toMatch(uuidPattern);
+    addedId = plateOf(response.body).id as string;
+  });
+
+  it("logs call line for Add", async () => {
+    const line = await first.waitForLog((log) => log.msg === "call" && log.code === "ok");
+    expect(line.procedure).toBe("plates.v1.PlateService/Add");
+    expect(line.protocol).toBe("connect");
+    expect(line.token).toBe("generated");
+    expect(line.durationMs).toEqual(expect.any(Number));
+  });
+
+  it("rejects call without token", async () => {
+    const response = await callConnectJson(address, "Add", { number: "в456ок 99" }, undefined);
+    expect(response.status).toBe(401);
+    expect(response.body.code).toBe("unauthenticated");
+  });
+
+  it("logs call line for rejected call", async () => {
+    const line = await first.waitForLog((log) => log.msg === "call" && log.code === "unauthenticated");
+    expect(line.procedure).toBe("plates.v1.PlateService/Add");
+    expect(line.protocol).toBe("connect");
+    expect(line.token).toBeUndefined();
+  });
+
+  it("rejects wrong token", async () => {
+    const response = await callConnectJson(address, "Add", { number: "в456ок 99" }, `${token}x`);
+    expect(response.status).toBe(401);
+    expect(response.body.code).toBe("unauthenticated");
+  });
+
+  it("stops on SIGTERM with exit code 0", async () => {
+    const status = await stopService(first);
+    expect(status.code).toBe(0);
+    expect(first.logs.find((log) => log.msg === "shutting down")?.signal).toBe("SIGTERM");
+    expect(first.logs.at(-1)?.msg).toBe("stopped");
+  });
+
+  it("writes only JSON lines to stdout", () => {
+    expect(first.otherLines).toEqual([]);
+  });
+
+  it("never logs token value", () => {
+    expect(first.stdout()).toContain(tokenFile);
+    expect(first.stdout()).not.toContain(token);
+    expect(first.stderr()).not.toContain(token);
+  });
+
+  it("keeps token and plates after restart", async () => {
+    const second = startService({ DATA_DIR: dataDir });
+    const secondAddress = await waitForAddress(second);
+
+    expect((await readFile(tokenFile, "utf8")).trim()).toBe(token);
+    expect(second.logs.find((log) => log.file === tokenFile)?.created).toBe(false);
+    expect(second.logs.find((log) => log.msg === "database ready")?.migrationsApplied).toEqual([]);
+
+    expect(addedId).toMatch(uuidPattern);
+    const response = await callConnectJson(secondAddress, "Get", { id: addedId }, token);
+    expect(response.status).toBe(200);
+    expect(plateOf(response.body).id).toBe(addedId);
+    expect(plateOf(response.body).number).toBe("А123ВС77");
+
+    const status = await stopService(second, "SIGINT");
+    expect(status.code).toBe(0);
+    expect(second.logs.at(-1)?.msg).toBe("stopped");
+    expect(second.stdout()).not.toContain(token);
+  }, startTimeoutMs + 15_000);
+});
+
+describe("main process with invalid setting", () => {
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "plates-main-"));
+  });
+
+  afterAll(async () => {
+    await killLeftovers();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("exits non-zero on PORT=abc", async () => {
+    const service = startService({ DATA_DIR: dataDir, PORT: "abc" });
+    const status = await service.exited;
+    expect(status.code).not.toBe(0);
+    expect(status.code).not.toBeNull();
+    expect(service.stderr()).toContain("PORT");
+    expect(service.logs.map((log) => log.msg)).not.toContain("listening");
+  }, startTimeoutMs);
+});
+
+describe("main process with API_TOKENS", () => {
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "plates-main-"));
+  });
+
+  afterAll(async () => {
+    await killLeftovers();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("accepts listed token without token file", async () => {
+    const service = startService({ DATA_DIR: dataDir, API_TOKENS: "a,b" });
+    const address = await waitForAddress(service);
+
+    expect(await fileExists(path.join(dataDir, "api-token"))).toBe(false);
+
+    const accepted = await callConnectJson(address, "Add", { number: "в456ок 99" }, "b");
+    expect(accepted.status).toBe(200);
+    expect(plateOf(accepted.body).number).toBe("В456ОК99");
+    const line = await service.waitForLog((log) => log.msg === "call" && log.code === "ok");
+    expect(line.token).toBe("API_TOKENS[1]");
+
+    const rejected = await callConnectJson(address, "Add", { number: "в456ок 99" }, "c");
+    expect(rejected.status).toBe(401);
+    expect(rejected.body.code).toBe("unauthenticated");
+
+    const status = await stopService(service);
+    expect(status.code).toBe(0);
+    expect(await fileExists(path.join(dataDir, "api-token"))).toBe(false);
+  }, startTimeoutMs + 15_000);
+});
