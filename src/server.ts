@@ -8,7 +8,7 @@ import { PlateService } from "../gen/plates/v1/plate_service_pb.ts";
 import { createAuthInterceptor, type ApiToken } from "./auth.ts";
 import { createCallLogInterceptor } from "./call-log.ts";
 import { useSpecGrpcMessage } from "./grpc-message.ts";
-import { createPlateService } from "./plate-service.ts";
+import { createPlateService } from "./service/plate-service.ts";
 import type { PlateStore } from "./store/plate-store.ts";
 
 /** Options of createPlatesServer. */

@@ -26,7 +26,7 @@ async function listFiles(folder: string): Promise<string[]> {
 
 describe("buf lint", () => {
   it("passes on proto", async () => {
-    const result = await run(buf, ["lint"], { cwd: repoRoot, env: bufEnv, timeout: 60_000 });
+    const result = await run(buf, ["lint", "proto"], { cwd: repoRoot, env: bufEnv, timeout: 60_000 });
     expect(result.stdout).toBe("");
   });
 });

@@ -84,7 +84,7 @@ describe("normalizePlate on gosnomer 0.0.9 vectors", () => {
   it.each(accepted)("accepts $label", ({ input, output }) => {
     const plate = expectAccepted(input);
     expect(plate.number).toBe(output);
-    expect(plate.type).toBe("TYPE_1");
+    expect(plate.type).toBe("CAR");
     expect(findRegion(plate.regionCode)).toBeDefined();
   });
 
@@ -135,22 +135,22 @@ describe("normalizePlate О and 0", () => {
   ])("reads %j as %s", (input, expected) => {
     const plate = expectAccepted(input);
     expect(plate.number).toBe(expected);
-    expect(plate.type).toBe("TYPE_1");
+    expect(plate.type).toBe("CAR");
   });
 });
 
 describe("normalizePlate plate types", () => {
   it.each<[string, string, PlateType, string]>([
-    ["А123ВС77", "А123ВС77", "TYPE_1", "77"],
-    ["А123ВС777", "А123ВС777", "TYPE_1", "777"],
-    ["АВ120 77", "АВ12077", "TYPE_1B", "77"],
-    ["ав 123 О5", "АВ12305", "TYPE_1B", "05"],
-    ["АВ1230 77", "АВ123077", "TYPE_2", "77"],
-    ["АВ 0001 77", "АВ000177", "TYPE_2", "77"],
-    ["1234 АВ 77", "1234АВ77", "TYPE_3", "77"],
-    ["1000 ВО 50", "1000ВО50", "TYPE_3", "50"],
-    ["ММ55АА77", "ММ55АА77", "TYPE_4B", "77"],
-    ["ав1осо01", "АВ10СО01", "TYPE_4B", "01"],
+    ["А123ВС77", "А123ВС77", "CAR", "77"],
+    ["А123ВС777", "А123ВС777", "CAR", "777"],
+    ["АВ120 77", "АВ12077", "TAXI", "77"],
+    ["ав 123 О5", "АВ12305", "TAXI", "05"],
+    ["АВ1230 77", "АВ123077", "TRAILER", "77"],
+    ["АВ 0001 77", "АВ000177", "TRAILER", "77"],
+    ["1234 АВ 77", "1234АВ77", "TRACTOR", "77"],
+    ["1000 ВО 50", "1000ВО50", "TRACTOR", "50"],
+    ["ММ55АА77", "ММ55АА77", "MOPED", "77"],
+    ["ав1осо01", "АВ10СО01", "MOPED", "01"],
   ])("reads %j as %s", (input, expected, type, regionCode) => {
     const plate = expectAccepted(input);
     expect(plate.number).toBe(expected);
@@ -374,7 +374,7 @@ describe("randomCarNumber", () => {
 
         const plate = expectAccepted(number);
         expect(plate.number).toBe(number);
-        expect(plate.type).toBe("TYPE_1");
+        expect(plate.type).toBe("CAR");
         expect(findRegion(plate.regionCode)?.status).toBe("current");
         expect(call).toBe(5);
       }),

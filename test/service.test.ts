@@ -3,9 +3,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PlateService } from "../gen/plates/v1/plate_service_pb.ts";
+import { PlateService, PlateType } from "../gen/plates/v1/plate_service_pb.ts";
 import { normalizePlate } from "../src/plate/normalize.ts";
-import { maxGenerateAmount } from "../src/plate-service.ts";
+import { maxGenerateAmount } from "../src/service/generate.ts";
 import { connectClient, grpcJsClient, type ConnectProtocol, type GrpcPlate } from "./support/clients.ts";
 import { backends, startTestServer, type TestServer } from "./support/server.ts";
 
@@ -67,6 +67,9 @@ describe.each(backends)("PlateService on %s", (backend) => {
 
       const added = await client.add({ number: typed });
       expect(added.plate?.number).toBe(expected);
+      expect(added.plate?.type).toBe(PlateType.CAR);
+      expect(added.plate?.regionCode).toBe(expected.slice(6));
+      expect(added.plate?.regionName).toBe({ connect: "Москва", "grpc-web": "Москва", grpc: "Республика Мордовия" }[protocol]);
       expect(added.plate?.id).toMatch(uuidPattern);
       expect(added.plate?.createTime?.seconds).toBeGreaterThan(0n);
 
@@ -118,7 +121,7 @@ describe.each(backends)("PlateService on %s", (backend) => {
         expect(plate.id).toBe("");
         expect(plate.createTime).toBeUndefined();
         const result = normalizePlate(plate.number);
-        expect(result.ok && result.plate.type).toBe("TYPE_1");
+        expect(result.ok && result.plate.type).toBe("CAR");
         expect(result.ok && result.plate.number).toBe(plate.number);
       }
     });

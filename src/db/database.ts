@@ -4,6 +4,7 @@ import knex, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
 import type { Config } from "../config.ts";
 import * as createPlates from "./migrations/20261204000000_create_plates.ts";
+import * as addPlateTypeAndRegion from "./migrations/20261204010000_add_plate_type_and_region.ts";
 
 /** Where the service keeps its data. */
 export type DatabaseOptions =
@@ -26,6 +27,7 @@ export type DatabaseOptions =
 // order the migrations apply; add new ones at the end.
 const migrations: Record<string, Knex.Migration> = {
   "20261204000000_create_plates": createPlates,
+  "20261204010000_add_plate_type_and_region": addPlateTypeAndRegion,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -7,21 +7,21 @@ import { regions } from "./regions.ts";
  */
 export type PlateType =
   /** Type 1, cars, lorries and buses: `L DDD LL R2` or `L DDD LL R3`. */
-  | "TYPE_1"
+  | "CAR"
   /** Type 1Б, taxis and commercial passenger carriers (yellow plate): `LL DDD R2`. */
-  | "TYPE_1B"
+  | "TAXI"
   /**
    * Type 2, trailers and semi-trailers: `LL DDDD R2`. The same string also reads as type 1Б with a
    * 3-digit region, which this engine does not report.
    */
-  | "TYPE_2"
+  | "TRAILER"
   /**
    * Type 3, tractors and self-propelled machines: `DDDD LL R2`. Motorcycles (type 4) and military
    * plates (types 5, 7, 8) share the shape and differ only in size and colour.
    */
-  | "TYPE_3"
+  | "TRACTOR"
   /** Type 4Б, mopeds: `LL DD LL R2`. */
-  | "TYPE_4B";
+  | "MOPED";
 
 /** Machine-readable cause of a rejected plate number. */
 export type PlateErrorReason =
@@ -135,12 +135,12 @@ interface Layout {
  * first because it is the most common plate.
  */
 const layouts: readonly Layout[] = [
-  parseLayout("TYPE_1", "LDDDLLRR"),
-  parseLayout("TYPE_1", "LDDDLLRRR"),
-  parseLayout("TYPE_1B", "LLDDDRR"),
-  parseLayout("TYPE_2", "LLDDDDRR"),
-  parseLayout("TYPE_3", "DDDDLLRR"),
-  parseLayout("TYPE_4B", "LLDDLLRR"),
+  parseLayout("CAR", "LDDDLLRR"),
+  parseLayout("CAR", "LDDDLLRRR"),
+  parseLayout("TAXI", "LLDDDRR"),
+  parseLayout("TRAILER", "LLDDDDRR"),
+  parseLayout("TRACTOR", "DDDDLLRR"),
+  parseLayout("MOPED", "LLDDLLRR"),
 ];
 
 // Scratch buffer of cleaned symbols. Sharing it is safe because normalizePlate is synchronous and
@@ -161,7 +161,7 @@ type RuleFailure = "ZERO_NUMBER" | "ZERO_REGION" | "REGION_LEADING_ZERO" | "UNKN
  * maps the 12 Latin letters shaped like plate letters to their Cyrillic twins, and maps Latin I
  * to 1 and Cyrillic З to 3 as gosnomer 0.0.9 does. Each digit 0 or letter О then becomes the letter
  * О at a letter position of the pattern and the digit 0 at a digit position. Readings are tried in the order
- * TYPE_1 (2-digit region, then 3-digit), TYPE_1B, TYPE_2, TYPE_3, TYPE_4B, and the first one that
+ * CAR (2-digit region, then 3-digit), TAXI, TRAILER, TRACTOR, MOPED, and the first one that
  * passes every rule wins, so the result never depends on anything but the input.
  * The rules: no digit group made only of zeros, no 3-digit region code starting with 0, and the
  * region code must be in the region directory. When the input fits a pattern but no reading

@@ -6,7 +6,14 @@ export interface PlateRecord {
   /** Canonical number: Cyrillic capitals without spaces. */
   number: string;
   createTime: Date;
+  /** Plate type as the correction engine names it, for example "CAR". */
+  type: string;
+  /** Region code as printed; empty for types without a region. */
+  regionCode: string;
 }
+
+/** A plate to store: its canonical number and how it was read. */
+export type NewPlate = Pick<PlateRecord, "number" | "type" | "regionCode">;
 
 /** Position in the newest-first order of plates; a page starts after it. */
 export interface PlateCursor {
@@ -16,8 +23,8 @@ export interface PlateCursor {
 
 /** Storage of plates; the handlers see only this interface, never Knex. */
 export interface PlateStore {
-  /** Inserts a canonical number; returns undefined when it is stored already. */
-  add(number: string): Promise<PlateRecord | undefined>;
+  /** Inserts a plate; returns undefined when its number is stored already. */
+  add(plate: NewPlate): Promise<PlateRecord | undefined>;
   /** Returns the plate with this id, or undefined. The id must be a UUID. */
   get(id: string): Promise<PlateRecord | undefined>;
   /** Returns up to `limit` plates, newest first, after `after` when it is given. */
@@ -30,23 +37,31 @@ interface DbPlateRow {
   id: string;
   number: string;
   created_at: Date;
+  type: string;
+  region_code: string;
 }
 
-const columns = ["id", "number", "created_at"] as const;
+const columns = ["id", "number", "created_at", "type", "region_code"] as const;
 
 function toRecord(row: DbPlateRow): PlateRecord {
-  return { id: row.id, number: row.number, createTime: new Date(row.created_at) };
+  return {
+    id: row.id,
+    number: row.number,
+    createTime: new Date(row.created_at),
+    type: row.type,
+    regionCode: row.region_code,
+  };
 }
 
 /** PlateStore on PostgreSQL or PGlite through Knex. */
 export class KnexPlateStore implements PlateStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  async add(number: string): Promise<PlateRecord | undefined> {
+  async add(plate: NewPlate): Promise<PlateRecord | undefined> {
     // ON CONFLICT DO NOTHING lets the unique index settle concurrent adds of
     // one number: the first insert wins and the others return no row.
     const rows: DbPlateRow[] = await this.db("plates")
-      .insert({ number })
+      .insert({ number: plate.number, type: plate.type, region_code: plate.regionCode })
       .onConflict("number")
       .ignore()
       .returning(columns);

@@ -54,7 +54,7 @@ export interface GrpcJsClient {
 /** Creates a client of @grpc/grpc-js, an implementation independent of Connect. */
 export function grpcJsClient(address: string, token: string | undefined): GrpcJsClient {
   const definition = protoLoader.loadSync(path.join(repoRoot, "proto/plates/v1/plate_service.proto"), {
-    includeDirs: [path.join(repoRoot, "proto")],
+    includeDirs: [path.join(repoRoot, "proto"), path.join(repoRoot, "node_modules/google-proto-files")],
     longs: String,
     defaults: true,
   });

@@ -2,8 +2,9 @@
 // @generated from file plates/v1/plate_service.proto (package plates.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_annotations } from "../../google/api/annotations_pb.ts";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plates/v1/plate_service.proto.
  */
 export const file_plates_v1_plate_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wbGF0ZXMvdjEvcGxhdGVfc2VydmljZS5wcm90bxIJcGxhdGVzLnYxIlQKBVBsYXRlEgoKAmlkGAEgASgJEg4KBm51bWJlchgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHAoKQWRkUmVxdWVzdBIOCgZudW1iZXIYASABKAkiLgoLQWRkUmVzcG9uc2USHwoFcGxhdGUYASABKAsyEC5wbGF0ZXMudjEuUGxhdGUiGAoKR2V0UmVxdWVzdBIKCgJpZBgBIAEoCSIuCgtHZXRSZXNwb25zZRIfCgVwbGF0ZRgBIAEoCzIQLnBsYXRlcy52MS5QbGF0ZSIhCg9HZW5lcmF0ZVJlcXVlc3QSDgoGYW1vdW50GAEgASgNIjQKEEdlbmVyYXRlUmVzcG9uc2USIAoGcGxhdGVzGAEgAygLMhAucGxhdGVzLnYxLlBsYXRlIjQKC0xpc3RSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIkkKDExpc3RSZXNwb25zZRIgCgZwbGF0ZXMYASADKAsyEC5wbGF0ZXMudjEuUGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMoICCgxQbGF0ZVNlcnZpY2USNAoDQWRkEhUucGxhdGVzLnYxLkFkZFJlcXVlc3QaFi5wbGF0ZXMudjEuQWRkUmVzcG9uc2USOQoDR2V0EhUucGxhdGVzLnYxLkdldFJlcXVlc3QaFi5wbGF0ZXMudjEuR2V0UmVzcG9uc2UiA5ACARJDCghHZW5lcmF0ZRIaLnBsYXRlcy52MS5HZW5lcmF0ZVJlcXVlc3QaGy5wbGF0ZXMudjEuR2VuZXJhdGVSZXNwb25zZRI8CgRMaXN0EhYucGxhdGVzLnYxLkxpc3RSZXF1ZXN0GhcucGxhdGVzLnYxLkxpc3RSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1wbGF0ZXMvdjEvcGxhdGVfc2VydmljZS5wcm90bxIJcGxhdGVzLnYxIqIBCgVQbGF0ZRIKCgJpZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBHR5cGUYBCABKA4yFC5wbGF0ZXMudjEuUGxhdGVUeXBlEhMKC3JlZ2lvbl9jb2RlGAUgASgJEhMKC3JlZ2lvbl9uYW1lGAYgASgJItgBCgtQYXJzZWRQbGF0ZRIOCgZudW1iZXIYASABKAkSFgoOZGlzcGxheV9udW1iZXIYAiABKAkSFAoMbGF0aW5fbnVtYmVyGAMgASgJEiIKBHR5cGUYBCABKA4yFC5wbGF0ZXMudjEuUGxhdGVUeXBlEg4KBnNlcmllcxgFIAEoCRIVCg1zZXJpYWxfbnVtYmVyGAYgASgJEhMKC3JlZ2lvbl9jb2RlGAcgASgJEhMKC3JlZ2lvbl9uYW1lGAggASgJEhYKDnJlZ2lvbl9uYW1lX2VuGAkgASgJIooBCg5QbGF0ZVZpb2xhdGlvbhIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRISCgptZXNzYWdlX3J1GAMgASgJEhUKCHBvc2l0aW9uGAQgASgFSACIAQESEQoJY2hhcmFjdGVyGAUgASgJEgwKBG1hc2sYBiABKAlCCwoJX3Bvc2l0aW9uIhwKCkFkZFJlcXVlc3QSDgoGbnVtYmVyGAEgASgJIi4KC0FkZFJlc3BvbnNlEh8KBXBsYXRlGAEgASgLMhAucGxhdGVzLnYxLlBsYXRlIhgKCkdldFJlcXVlc3QSCgoCaWQYASABKAkiLgoLR2V0UmVzcG9uc2USHwoFcGxhdGUYASABKAsyEC5wbGF0ZXMudjEuUGxhdGUiHQoLRmluZFJlcXVlc3QSDgoGbnVtYmVyGAEgASgJIi8KDEZpbmRSZXNwb25zZRIfCgVwbGF0ZRgBIAEoCzIQLnBsYXRlcy52MS5QbGF0ZSLZAQoLTGlzdFJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSFAoMcmVnaW9uX2NvZGVzGAMgAygJEiMKBXR5cGVzGAQgAygOMhQucGxhdGVzLnYxLlBsYXRlVHlwZRI0ChBjcmVhdGVfdGltZV9mcm9tGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVfdGltZV90bxgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoMTGlzdFJlc3BvbnNlEiAKBnBsYXRlcxgBIAMoCzIQLnBsYXRlcy52MS5QbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiGwoNRGVsZXRlUmVxdWVzdBIKCgJpZBgBIAEoCSIQCg5EZWxldGVSZXNwb25zZSJQCg9WYWxpZGF0ZVJlcXVlc3QSDgoGbnVtYmVyGAEgASgJEi0KD3ByZWZlcnJlZF90eXBlcxgCIAMoDjIULnBsYXRlcy52MS5QbGF0ZVR5cGUidgoQVmFsaWRhdGVSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIlCgVwbGF0ZRgCIAEoCzIWLnBsYXRlcy52MS5QYXJzZWRQbGF0ZRIsCgl2aW9sYXRpb24YAyABKAsyGS5wbGF0ZXMudjEuUGxhdGVWaW9sYXRpb24ibAoPR2VuZXJhdGVSZXF1ZXN0Eg4KBmFtb3VudBgBIAEoDRIUCgxyZWdpb25fY29kZXMYAiADKAkSIgoEdHlwZRgDIAEoDjIULnBsYXRlcy52MS5QbGF0ZVR5cGUSDwoHcmVzZXJ2ZRgEIAEoCCI0ChBHZW5lcmF0ZVJlc3BvbnNlEiAKBnBsYXRlcxgBIAMoCzIQLnBsYXRlcy52MS5QbGF0ZSJhChVHZW5lcmF0ZVN0cmVhbVJlcXVlc3QSDgoGYW1vdW50GAEgASgNEhQKDHJlZ2lvbl9jb2RlcxgCIAMoCRIiCgR0eXBlGAMgASgOMhQucGxhdGVzLnYxLlBsYXRlVHlwZSI6ChZHZW5lcmF0ZVN0cmVhbVJlc3BvbnNlEiAKBnBsYXRlcxgBIAMoCzIQLnBsYXRlcy52MS5QbGF0ZSr2AgoJUGxhdGVUeXBlEhoKFlBMQVRFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5QTEFURV9UWVBFX0NBUhABEhMKD1BMQVRFX1RZUEVfVEFYSRACEhYKElBMQVRFX1RZUEVfVFJBSUxFUhADEhYKElBMQVRFX1RZUEVfVFJBQ1RPUhAEEhkKFVBMQVRFX1RZUEVfTU9UT1JDWUNMRRAFEhQKEFBMQVRFX1RZUEVfTU9QRUQQBhIXChNQTEFURV9UWVBFX01JTElUQVJZEAcSHwobUExBVEVfVFlQRV9NSUxJVEFSWV9UUkFJTEVSEAgSGQoVUExBVEVfVFlQRV9ESVBMT01BVElDEAkSFgoSUExBVEVfVFlQRV9UUkFOU0lUEAoSFQoRUExBVEVfVFlQRV9QT0xJQ0UQCxIdChlQTEFURV9UWVBFX1BPTElDRV9UUkFJTEVSEAwSIAocUExBVEVfVFlQRV9QT0xJQ0VfTU9UT1JDWUNMRRANMvkFCgxQbGF0ZVNlcnZpY2USSwoDQWRkEhUucGxhdGVzLnYxLkFkZFJlcXVlc3QaFi5wbGF0ZXMudjEuQWRkUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3YxL3BsYXRlcxJQCgNHZXQSFS5wbGF0ZXMudjEuR2V0UmVxdWVzdBoWLnBsYXRlcy52MS5HZXRSZXNwb25zZSIakAIBgtPkkwIREg8vdjEvcGxhdGVzL3tpZH0SUwoERmluZBIWLnBsYXRlcy52MS5GaW5kUmVxdWVzdBoXLnBsYXRlcy52MS5GaW5kUmVzcG9uc2UiGpACAYLT5JMCERIPL3YxL3BsYXRlczpmaW5kEk4KBExpc3QSFi5wbGF0ZXMudjEuTGlzdFJlcXVlc3QaFy5wbGF0ZXMudjEuTGlzdFJlc3BvbnNlIhWQAgGC0+STAgwSCi92MS9wbGF0ZXMSWQoGRGVsZXRlEhgucGxhdGVzLnYxLkRlbGV0ZVJlcXVlc3QaGS5wbGF0ZXMudjEuRGVsZXRlUmVzcG9uc2UiGpACAoLT5JMCESoPL3YxL3BsYXRlcy97aWR9EmYKCFZhbGlkYXRlEhoucGxhdGVzLnYxLlZhbGlkYXRlUmVxdWVzdBobLnBsYXRlcy52MS5WYWxpZGF0ZVJlc3BvbnNlIiGQAgGC0+STAhg6ASoiEy92MS9wbGF0ZXM6dmFsaWRhdGUSYwoIR2VuZXJhdGUSGi5wbGF0ZXMudjEuR2VuZXJhdGVSZXF1ZXN0GhsucGxhdGVzLnYxLkdlbmVyYXRlUmVzcG9uc2UiHoLT5JMCGDoBKiITL3YxL3BsYXRlczpnZW5lcmF0ZRJ9Cg5HZW5lcmF0ZVN0cmVhbRIgLnBsYXRlcy52MS5HZW5lcmF0ZVN0cmVhbVJlcXVlc3QaIS5wbGF0ZXMudjEuR2VuZXJhdGVTdHJlYW1SZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvcGxhdGVzOmdlbmVyYXRlU3RyZWFtMAFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * A stored or generated registration number.
@@ -40,6 +41,28 @@ export type Plate = Message<"plates.v1.Plate"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 3;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Kind of plate the number was read as.
+   *
+   * @generated from field: plates.v1.PlateType type = 4;
+   */
+  type: PlateType;
+
+  /**
+   * Region code as printed, for example "77" or "177"; empty for types that
+   * carry no region.
+   *
+   * @generated from field: string region_code = 5;
+   */
+  regionCode: string;
+
+  /**
+   * Name of the federal subject of the region code, in Russian.
+   *
+   * @generated from field: string region_name = 6;
+   */
+  regionName: string;
 };
 
 /**
@@ -48,6 +71,142 @@ export type Plate = Message<"plates.v1.Plate"> & {
  */
 export const PlateSchema: GenMessage<Plate> = /*@__PURE__*/
   messageDesc(file_plates_v1_plate_service, 0);
+
+/**
+ * A number as the correction engine reads it.
+ *
+ * @generated from message plates.v1.ParsedPlate
+ */
+export type ParsedPlate = Message<"plates.v1.ParsedPlate"> & {
+  /**
+   * Canonical form: Cyrillic capitals without spaces, for example "А123ВС77".
+   *
+   * @generated from field: string number = 1;
+   */
+  number: string;
+
+  /**
+   * Form for people, with the region apart: "А123ВС 77".
+   *
+   * @generated from field: string display_number = 2;
+   */
+  displayNumber: string;
+
+  /**
+   * The canonical form with every letter replaced by its Latin twin of the
+   * same shape ("A123BC77"), for systems that store Latin letters.
+   *
+   * @generated from field: string latin_number = 3;
+   */
+  latinNumber: string;
+
+  /**
+   * Kind of plate the number was read as.
+   *
+   * @generated from field: plates.v1.PlateType type = 4;
+   */
+  type: PlateType;
+
+  /**
+   * Letters of the number, for example "АВС" for А123ВС77.
+   *
+   * @generated from field: string series = 5;
+   */
+  series: string;
+
+  /**
+   * Digits of the number before the region, for example "123".
+   *
+   * @generated from field: string serial_number = 6;
+   */
+  serialNumber: string;
+
+  /**
+   * Region code as printed; for military plates, the formation code.
+   *
+   * @generated from field: string region_code = 7;
+   */
+  regionCode: string;
+
+  /**
+   * Name of the federal subject of the region code, in Russian.
+   *
+   * @generated from field: string region_name = 8;
+   */
+  regionName: string;
+
+  /**
+   * Name of the federal subject of the region code, in English.
+   *
+   * @generated from field: string region_name_en = 9;
+   */
+  regionNameEn: string;
+};
+
+/**
+ * Describes the message plates.v1.ParsedPlate.
+ * Use `create(ParsedPlateSchema)` to create a new message.
+ */
+export const ParsedPlateSchema: GenMessage<ParsedPlate> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 1);
+
+/**
+ * Why a number is not valid.
+ *
+ * @generated from message plates.v1.PlateViolation
+ */
+export type PlateViolation = Message<"plates.v1.PlateViolation"> & {
+  /**
+   * Stable reason code, the same as google.rpc.ErrorInfo.reason of Add's
+   * error: EMPTY, INVALID_CHARACTER, INVALID_FORMAT, ZERO_SEQUENCE,
+   * REGION_LEADING_ZERO or UNKNOWN_REGION.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * Message in English that names the rejected value.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * Message in Russian for end users.
+   *
+   * @generated from field: string message_ru = 3;
+   */
+  messageRu: string;
+
+  /**
+   * For INVALID_CHARACTER: 0-based position of the character in the input.
+   *
+   * @generated from field: optional int32 position = 4;
+   */
+  position?: number | undefined;
+
+  /**
+   * For INVALID_CHARACTER: the rejected character.
+   *
+   * @generated from field: string character = 5;
+   */
+  character: string;
+
+  /**
+   * For INVALID_FORMAT: shape of the input (X a letter, 9 a digit, * 0 or О).
+   *
+   * @generated from field: string mask = 6;
+   */
+  mask: string;
+};
+
+/**
+ * Describes the message plates.v1.PlateViolation.
+ * Use `create(PlateViolationSchema)` to create a new message.
+ */
+export const PlateViolationSchema: GenMessage<PlateViolation> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 2);
 
 /**
  * Request of PlateService.Add.
@@ -69,7 +228,7 @@ export type AddRequest = Message<"plates.v1.AddRequest"> & {
  * Use `create(AddRequestSchema)` to create a new message.
  */
 export const AddRequestSchema: GenMessage<AddRequest> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 1);
+  messageDesc(file_plates_v1_plate_service, 3);
 
 /**
  * Response of PlateService.Add.
@@ -90,7 +249,7 @@ export type AddResponse = Message<"plates.v1.AddResponse"> & {
  * Use `create(AddResponseSchema)` to create a new message.
  */
 export const AddResponseSchema: GenMessage<AddResponse> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 2);
+  messageDesc(file_plates_v1_plate_service, 4);
 
 /**
  * Request of PlateService.Get.
@@ -111,7 +270,7 @@ export type GetRequest = Message<"plates.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 3);
+  messageDesc(file_plates_v1_plate_service, 5);
 
 /**
  * Response of PlateService.Get.
@@ -132,52 +291,53 @@ export type GetResponse = Message<"plates.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 4);
-
-/**
- * Request of PlateService.Generate.
- *
- * @generated from message plates.v1.GenerateRequest
- */
-export type GenerateRequest = Message<"plates.v1.GenerateRequest"> & {
-  /**
-   * Count of numbers to generate, from 1 to 1000; 0 means 1.
-   *
-   * @generated from field: uint32 amount = 1;
-   */
-  amount: number;
-};
-
-/**
- * Describes the message plates.v1.GenerateRequest.
- * Use `create(GenerateRequestSchema)` to create a new message.
- */
-export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 5);
-
-/**
- * Response of PlateService.Generate.
- *
- * @generated from message plates.v1.GenerateResponse
- */
-export type GenerateResponse = Message<"plates.v1.GenerateResponse"> & {
-  /**
-   * Distinct numbers that are not stored, in no particular order.
-   *
-   * @generated from field: repeated plates.v1.Plate plates = 1;
-   */
-  plates: Plate[];
-};
-
-/**
- * Describes the message plates.v1.GenerateResponse.
- * Use `create(GenerateResponseSchema)` to create a new message.
- */
-export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
   messageDesc(file_plates_v1_plate_service, 6);
 
 /**
- * Request of PlateService.List.
+ * Request of PlateService.Find.
+ *
+ * @generated from message plates.v1.FindRequest
+ */
+export type FindRequest = Message<"plates.v1.FindRequest"> & {
+  /**
+   * The number in any spelling that Validate accepts.
+   *
+   * @generated from field: string number = 1;
+   */
+  number: string;
+};
+
+/**
+ * Describes the message plates.v1.FindRequest.
+ * Use `create(FindRequestSchema)` to create a new message.
+ */
+export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 7);
+
+/**
+ * Response of PlateService.Find.
+ *
+ * @generated from message plates.v1.FindResponse
+ */
+export type FindResponse = Message<"plates.v1.FindResponse"> & {
+  /**
+   * The stored record.
+   *
+   * @generated from field: plates.v1.Plate plate = 1;
+   */
+  plate?: Plate | undefined;
+};
+
+/**
+ * Describes the message plates.v1.FindResponse.
+ * Use `create(FindResponseSchema)` to create a new message.
+ */
+export const FindResponseSchema: GenMessage<FindResponse> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 8);
+
+/**
+ * Request of PlateService.List. Filters combine with AND; an empty filter
+ * matches every plate.
  *
  * @generated from message plates.v1.ListRequest
  */
@@ -191,11 +351,39 @@ export type ListRequest = Message<"plates.v1.ListRequest"> & {
 
   /**
    * Token from a previous ListResponse.next_page_token; empty for the first
-   * page.
+   * page. Pass the same filters with it.
    *
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only plates with one of these region codes.
+   *
+   * @generated from field: repeated string region_codes = 3;
+   */
+  regionCodes: string[];
+
+  /**
+   * Only plates of one of these types.
+   *
+   * @generated from field: repeated plates.v1.PlateType types = 4;
+   */
+  types: PlateType[];
+
+  /**
+   * Only plates stored at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_from = 5;
+   */
+  createTimeFrom?: Timestamp | undefined;
+
+  /**
+   * Only plates stored before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_to = 6;
+   */
+  createTimeTo?: Timestamp | undefined;
 };
 
 /**
@@ -203,7 +391,7 @@ export type ListRequest = Message<"plates.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 7);
+  messageDesc(file_plates_v1_plate_service, 9);
 
 /**
  * Response of PlateService.List.
@@ -231,11 +419,352 @@ export type ListResponse = Message<"plates.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_plates_v1_plate_service, 8);
+  messageDesc(file_plates_v1_plate_service, 10);
+
+/**
+ * Request of PlateService.Delete.
+ *
+ * @generated from message plates.v1.DeleteRequest
+ */
+export type DeleteRequest = Message<"plates.v1.DeleteRequest"> & {
+  /**
+   * UUID of the stored record.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message plates.v1.DeleteRequest.
+ * Use `create(DeleteRequestSchema)` to create a new message.
+ */
+export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 11);
+
+/**
+ * Response of PlateService.Delete.
+ *
+ * @generated from message plates.v1.DeleteResponse
+ */
+export type DeleteResponse = Message<"plates.v1.DeleteResponse"> & {
+};
+
+/**
+ * Describes the message plates.v1.DeleteResponse.
+ * Use `create(DeleteResponseSchema)` to create a new message.
+ */
+export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 12);
+
+/**
+ * Request of PlateService.Validate.
+ *
+ * @generated from message plates.v1.ValidateRequest
+ */
+export type ValidateRequest = Message<"plates.v1.ValidateRequest"> & {
+  /**
+   * The number as a person typed it.
+   *
+   * @generated from field: string number = 1;
+   */
+  number: string;
+
+  /**
+   * Types to try first, in this order, when several readings fit. The
+   * others follow in the service's fixed order.
+   *
+   * @generated from field: repeated plates.v1.PlateType preferred_types = 2;
+   */
+  preferredTypes: PlateType[];
+};
+
+/**
+ * Describes the message plates.v1.ValidateRequest.
+ * Use `create(ValidateRequestSchema)` to create a new message.
+ */
+export const ValidateRequestSchema: GenMessage<ValidateRequest> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 13);
+
+/**
+ * Response of PlateService.Validate.
+ *
+ * @generated from message plates.v1.ValidateResponse
+ */
+export type ValidateResponse = Message<"plates.v1.ValidateResponse"> & {
+  /**
+   * Whether the number is valid after correction.
+   *
+   * @generated from field: bool valid = 1;
+   */
+  valid: boolean;
+
+  /**
+   * The number as read; set when valid.
+   *
+   * @generated from field: plates.v1.ParsedPlate plate = 2;
+   */
+  plate?: ParsedPlate | undefined;
+
+  /**
+   * Why the number is not valid; set when not valid.
+   *
+   * @generated from field: plates.v1.PlateViolation violation = 3;
+   */
+  violation?: PlateViolation | undefined;
+};
+
+/**
+ * Describes the message plates.v1.ValidateResponse.
+ * Use `create(ValidateResponseSchema)` to create a new message.
+ */
+export const ValidateResponseSchema: GenMessage<ValidateResponse> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 14);
+
+/**
+ * Request of PlateService.Generate.
+ *
+ * @generated from message plates.v1.GenerateRequest
+ */
+export type GenerateRequest = Message<"plates.v1.GenerateRequest"> & {
+  /**
+   * Count of numbers to generate, from 1 to 1000; 0 means 1.
+   *
+   * @generated from field: uint32 amount = 1;
+   */
+  amount: number;
+
+  /**
+   * Region codes to draw from; empty means every region code in use.
+   *
+   * @generated from field: repeated string region_codes = 2;
+   */
+  regionCodes: string[];
+
+  /**
+   * Kind of plate; unset means PLATE_TYPE_CAR.
+   *
+   * @generated from field: plates.v1.PlateType type = 3;
+   */
+  type: PlateType;
+
+  /**
+   * Whether to store the numbers in the same call, so that no other caller
+   * receives them.
+   *
+   * @generated from field: bool reserve = 4;
+   */
+  reserve: boolean;
+};
+
+/**
+ * Describes the message plates.v1.GenerateRequest.
+ * Use `create(GenerateRequestSchema)` to create a new message.
+ */
+export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 15);
+
+/**
+ * Response of PlateService.Generate.
+ *
+ * @generated from message plates.v1.GenerateResponse
+ */
+export type GenerateResponse = Message<"plates.v1.GenerateResponse"> & {
+  /**
+   * Distinct numbers, in no particular order; with ids and creation times
+   * when reserved.
+   *
+   * @generated from field: repeated plates.v1.Plate plates = 1;
+   */
+  plates: Plate[];
+};
+
+/**
+ * Describes the message plates.v1.GenerateResponse.
+ * Use `create(GenerateResponseSchema)` to create a new message.
+ */
+export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 16);
+
+/**
+ * Request of PlateService.GenerateStream.
+ *
+ * @generated from message plates.v1.GenerateStreamRequest
+ */
+export type GenerateStreamRequest = Message<"plates.v1.GenerateStreamRequest"> & {
+  /**
+   * Count of numbers to send, from 1 to 1000000; 0 means 1.
+   *
+   * @generated from field: uint32 amount = 1;
+   */
+  amount: number;
+
+  /**
+   * Region codes to draw from; empty means every region code in use.
+   *
+   * @generated from field: repeated string region_codes = 2;
+   */
+  regionCodes: string[];
+
+  /**
+   * Kind of plate; unset means PLATE_TYPE_CAR.
+   *
+   * @generated from field: plates.v1.PlateType type = 3;
+   */
+  type: PlateType;
+};
+
+/**
+ * Describes the message plates.v1.GenerateStreamRequest.
+ * Use `create(GenerateStreamRequestSchema)` to create a new message.
+ */
+export const GenerateStreamRequestSchema: GenMessage<GenerateStreamRequest> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 17);
+
+/**
+ * One batch of PlateService.GenerateStream.
+ *
+ * @generated from message plates.v1.GenerateStreamResponse
+ */
+export type GenerateStreamResponse = Message<"plates.v1.GenerateStreamResponse"> & {
+  /**
+   * Distinct numbers that are not stored; ids are empty.
+   *
+   * @generated from field: repeated plates.v1.Plate plates = 1;
+   */
+  plates: Plate[];
+};
+
+/**
+ * Describes the message plates.v1.GenerateStreamResponse.
+ * Use `create(GenerateStreamResponseSchema)` to create a new message.
+ */
+export const GenerateStreamResponseSchema: GenMessage<GenerateStreamResponse> = /*@__PURE__*/
+  messageDesc(file_plates_v1_plate_service, 18);
+
+/**
+ * Kind of registration plate, after GOST R 50577-2018 (which kept the types
+ * of GOST R 50577-93). In the patterns, L is one of the letters
+ * А В Е К М Н О Р С Т У Х, D a digit and R a region code of 2 or 3 digits.
+ *
+ * @generated from enum plates.v1.PlateType
+ */
+export enum PlateType {
+  /**
+   * Not set; in requests it means "any type" or the default documented there.
+   *
+   * @generated from enum value: PLATE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Type 1, cars, lorries and buses: L DDD LL R, for example А123ВС77.
+   *
+   * @generated from enum value: PLATE_TYPE_CAR = 1;
+   */
+  CAR = 1,
+
+  /**
+   * Type 1Б, taxis and passenger carriers (yellow): LL DDD R.
+   *
+   * @generated from enum value: PLATE_TYPE_TAXI = 2;
+   */
+  TAXI = 2,
+
+  /**
+   * Type 2, trailers and semi-trailers: LL DDDD R.
+   *
+   * @generated from enum value: PLATE_TYPE_TRAILER = 3;
+   */
+  TRAILER = 3,
+
+  /**
+   * Type 3, tractors and self-propelled machines: DDDD LL R.
+   *
+   * @generated from enum value: PLATE_TYPE_TRACTOR = 4;
+   */
+  TRACTOR = 4,
+
+  /**
+   * Type 4, motorcycles: DDDD LL R.
+   *
+   * @generated from enum value: PLATE_TYPE_MOTORCYCLE = 5;
+   */
+  MOTORCYCLE = 5,
+
+  /**
+   * Type 4Б, mopeds: LL DD LL R.
+   *
+   * @generated from enum value: PLATE_TYPE_MOPED = 6;
+   */
+  MOPED = 6,
+
+  /**
+   * Types 5, 7 and 8, military vehicles (black): DDDD LL and a 2-digit code
+   * of a military formation in place of the region.
+   *
+   * @generated from enum value: PLATE_TYPE_MILITARY = 7;
+   */
+  MILITARY = 7,
+
+  /**
+   * Type 6, military trailers (black): LL DDDD and a formation code.
+   *
+   * @generated from enum value: PLATE_TYPE_MILITARY_TRAILER = 8;
+   */
+  MILITARY_TRAILER = 8,
+
+  /**
+   * Types 9 and 10, diplomatic missions and international organisations
+   * (red): a 3-digit mission code, CD, D or T, digits and the region.
+   *
+   * @generated from enum value: PLATE_TYPE_DIPLOMATIC = 9;
+   */
+  DIPLOMATIC = 9,
+
+  /**
+   * Type 15, transit: LL DDD L R.
+   *
+   * @generated from enum value: PLATE_TYPE_TRANSIT = 10;
+   */
+  TRANSIT = 10,
+
+  /**
+   * Type 20, police cars (blue): L DDDD R.
+   *
+   * @generated from enum value: PLATE_TYPE_POLICE = 11;
+   */
+  POLICE = 11,
+
+  /**
+   * Type 21, police trailers (blue): DDD L R.
+   *
+   * @generated from enum value: PLATE_TYPE_POLICE_TRAILER = 12;
+   */
+  POLICE_TRAILER = 12,
+
+  /**
+   * Type 22, police motorcycles (blue): DDDD L R.
+   *
+   * @generated from enum value: PLATE_TYPE_POLICE_MOTORCYCLE = 13;
+   */
+  POLICE_MOTORCYCLE = 13,
+}
+
+/**
+ * Describes the enum plates.v1.PlateType.
+ */
+export const PlateTypeSchema: GenEnum<PlateType> = /*@__PURE__*/
+  enumDesc(file_plates_v1_plate_service, 0);
 
 /**
  * PlateService checks, corrects, generates and stores Russian state vehicle
  * registration numbers. Every call needs `authorization: Bearer <token>`.
+ *
+ * A number that cannot be corrected fails with INVALID_ARGUMENT, whose
+ * details carry google.rpc.ErrorInfo (reason, domain "plates.v1",
+ * metadata), google.rpc.BadRequest (a violation of field "number") and
+ * google.rpc.LocalizedMessage in Russian ("ru-RU").
  *
  * @generated from service plates.v1.PlateService
  */
@@ -264,15 +793,15 @@ export const PlateService: GenService<{
     output: typeof GetResponseSchema;
   },
   /**
-   * Generate returns distinct, valid type 1 car numbers with existing region
-   * codes that are not stored yet. It stores nothing, so their ids are empty.
+   * Find returns the stored plate with a number given in any spelling that
+   * Validate accepts, or fails with NOT_FOUND.
    *
-   * @generated from rpc plates.v1.PlateService.Generate
+   * @generated from rpc plates.v1.PlateService.Find
    */
-  generate: {
+  find: {
     methodKind: "unary";
-    input: typeof GenerateRequestSchema;
-    output: typeof GenerateResponseSchema;
+    input: typeof FindRequestSchema;
+    output: typeof FindResponseSchema;
   },
   /**
    * List returns the stored plates, newest first, one page at a time.
@@ -283,6 +812,51 @@ export const PlateService: GenService<{
     methodKind: "unary";
     input: typeof ListRequestSchema;
     output: typeof ListResponseSchema;
+  },
+  /**
+   * Delete removes a stored plate, so that its number can be added again. An
+   * unknown id fails with NOT_FOUND.
+   *
+   * @generated from rpc plates.v1.PlateService.Delete
+   */
+  delete: {
+    methodKind: "unary";
+    input: typeof DeleteRequestSchema;
+    output: typeof DeleteResponseSchema;
+  },
+  /**
+   * Validate corrects and checks a number without storing it. An invalid
+   * number is a normal response with valid = false and the violation.
+   *
+   * @generated from rpc plates.v1.PlateService.Validate
+   */
+  validate: {
+    methodKind: "unary";
+    input: typeof ValidateRequestSchema;
+    output: typeof ValidateResponseSchema;
+  },
+  /**
+   * Generate returns distinct valid numbers that are not stored yet. With
+   * reserve = false it stores nothing and the ids are empty; with
+   * reserve = true it stores them in the same transaction.
+   *
+   * @generated from rpc plates.v1.PlateService.Generate
+   */
+  generate: {
+    methodKind: "unary";
+    input: typeof GenerateRequestSchema;
+    output: typeof GenerateResponseSchema;
+  },
+  /**
+   * GenerateStream sends up to 1,000,000 distinct valid numbers that are not
+   * stored, in batches, as fast as the client reads them. It stores nothing.
+   *
+   * @generated from rpc plates.v1.PlateService.GenerateStream
+   */
+  generateStream: {
+    methodKind: "server_streaming";
+    input: typeof GenerateStreamRequestSchema;
+    output: typeof GenerateStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plates_v1_plate_service, 0);
