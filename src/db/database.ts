@@ -1,10 +1,12 @@
 import path from "node:path";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import knex, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
 import type { Config } from "../config.ts";
+import { CancellablePgClient } from "./call-signal.ts";
 import * as createPlates from "./migrations/20261204000000_create_plates.ts";
 import * as addPlateTypeAndRegion from "./migrations/20261204010000_add_plate_type_and_region.ts";
+import * as createApiTokens from "./migrations/20261204020000_create_api_tokens.ts";
 
 /** Where the service keeps its data. */
 export type DatabaseOptions =
@@ -28,6 +30,7 @@ export type DatabaseOptions =
 const migrations: Record<string, Knex.Migration> = {
   "20261204000000_create_plates": createPlates,
   "20261204010000_add_plate_type_and_region": addPlateTypeAndRegion,
+  "20261204020000_create_api_tokens": createApiTokens,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {
@@ -46,6 +49,7 @@ const migrationSource: Knex.MigrationSource<string> = {
 export function openDatabase(options: DatabaseOptions): Knex {
   if (options.kind === "pglite") {
     mkdirSync(options.directory, { recursive: true });
+    lockDirectory(options.directory);
     return knex({
       client: ClientPgLite,
       dialect: "postgres",
@@ -53,7 +57,7 @@ export function openDatabase(options: DatabaseOptions): Knex {
     } as Knex.Config);
   }
   return knex({
-    client: "pg",
+    client: CancellablePgClient as unknown as typeof Knex.Client,
     connection: {
       connectionString: options.url,
       application_name: "plates",
@@ -68,6 +72,58 @@ export function openDatabase(options: DatabaseOptions): Knex {
     // Milliseconds a call may wait for a free pooled connection.
     acquireConnectionTimeout: 5_000,
   });
+}
+
+/** Error raised when another live process holds the embedded database folder. */
+export class DatabaseInUseError extends Error {
+  override name = "DatabaseInUseError";
+}
+
+/**
+ * Marks an embedded database folder as used by this process until it exits.
+ * PGlite serves one process only, and a second one writing to the same files
+ * (the server and the tokens command, say) would corrupt them, so this throws
+ * while another live process holds the folder.
+ */
+function lockDirectory(directory: string): void {
+  const lockFile = `${path.resolve(directory)}.lock`;
+  for (;;) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+      process.once("exit", () => {
+        try {
+          unlinkSync(lockFile);
+        } catch {
+          // Already removed: nothing to release.
+        }
+      });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw error;
+      }
+    }
+    const owner = Number(readFileSync(lockFile, "utf8"));
+    if (owner === process.pid) {
+      return;
+    }
+    if (Number.isSafeInteger(owner) && owner > 0 && isAlive(owner)) {
+      throw new DatabaseInUseError(
+        `embedded database ${directory} is in use by process ${owner}: stop that process first, or set DATABASE_URL`,
+      );
+    }
+    // The process that held the lock is gone: take the folder over.
+    unlinkSync(lockFile);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Applies every migration that has not run yet; returns the names applied. */
