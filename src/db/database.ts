@@ -126,16 +126,38 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Applies every migration that has not run yet; returns the names applied. */
+// Milliseconds between attempts while another process holds the migration
+// lock, and the count of attempts before giving up (about a minute in all).
+const migrationLockRetryMs = 500;
+const migrationLockAttempts = 120;
+
+/**
+ * Applies every migration that has not run yet; returns the names applied.
+ * When replicas start together, Knex lets one of them migrate and fails the
+ * others with MigrationLocked, so those wait and try again. The first start
+ * can also race on creating Knex's own tables (42P07 duplicate table, 23505
+ * on the catalog), which the next attempt finds created.
+ */
 export async function migrateToLatest(db: Knex, schema?: string): Promise<string[]> {
   if (schema !== undefined) {
     await db.raw("create schema if not exists ??", [schema]);
   }
-  const [, applied] = (await db.migrate.latest({
-    migrationSource,
-    schemaName: schema,
-  })) as [number, string[]];
-  return applied;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [, applied] = (await db.migrate.latest({
+        migrationSource,
+        schemaName: schema,
+      })) as [number, string[]];
+      return applied;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const retryable = (error as Error).name === "MigrationLocked" || code === "42P07" || code === "23505";
+      if (!retryable || attempt >= migrationLockAttempts) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, migrationLockRetryMs));
+    }
+  }
 }
 
 /** Describes the database for logs: its kind and location, never a password. */
