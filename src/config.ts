@@ -20,6 +20,14 @@ export interface Config {
   shutdownGraceMs: number;
   /** pino log level (LOG_LEVEL, default info). */
   logLevel: string;
+  /** Origins that browsers may call from (CORS_ORIGINS, comma-separated, "*" for any); empty allows none. */
+  corsOrigins: string[];
+  /** Whether server reflection needs the bearer token (REFLECTION_REQUIRES_TOKEN, default false). */
+  reflectionRequiresToken: boolean;
+  /** Milliseconds a database check of the health checks may take (HEALTH_CHECK_TIMEOUT_MS, default 2000). */
+  healthCheckTimeoutMs: number;
+  /** Milliseconds between database checks while a health Watch call is open (HEALTH_WATCH_INTERVAL_MS, default 5000). */
+  healthWatchIntervalMs: number;
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -39,6 +47,43 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min
     throw new ConfigError(`invalid ${name} "${text}": expected an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+function readBoolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const text = env[name]?.trim().toLowerCase();
+  if (text === undefined || text === "") {
+    return fallback;
+  }
+  if (text !== "true" && text !== "false") {
+    throw new ConfigError(`invalid ${name} "${env[name]?.trim()}": expected true or false`);
+  }
+  return text === "true";
+}
+
+// An origin is a scheme, a host and an optional port, as browsers send it in
+// the Origin header: "https://app.example" or "http://localhost:5173".
+function readOrigins(env: NodeJS.ProcessEnv, name: string): string[] {
+  const origins = (env[name] ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== "");
+  for (const origin of origins) {
+    if (origin === "*") {
+      continue;
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(
+        `invalid ${name} "${origin}": expected origins such as https://app.example or http://localhost:5173 (no path, no trailing slash), or *, separated by commas`,
+      );
+    }
+  }
+  return origins;
 }
 
 /** Reads and validates the settings; throws ConfigError on an invalid value. */
@@ -71,5 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxRequestBytes: readInteger(env, "MAX_REQUEST_BYTES", 65_536, 1024, 64 * 1024 * 1024),
     shutdownGraceMs: readInteger(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000),
     logLevel,
+    corsOrigins: readOrigins(env, "CORS_ORIGINS"),
+    reflectionRequiresToken: readBoolean(env, "REFLECTION_REQUIRES_TOKEN", false),
+    healthCheckTimeoutMs: readInteger(env, "HEALTH_CHECK_TIMEOUT_MS", 2_000, 100, 60_000),
+    healthWatchIntervalMs: readInteger(env, "HEALTH_WATCH_INTERVAL_MS", 5_000, 100, 3_600_000),
   };
 }

@@ -40,6 +40,13 @@ async function main(): Promise<void> {
     tokens,
     logger,
     maxRequestBytes: config.maxRequestBytes,
+    checkDatabase: async () => {
+      await db.raw("select 1");
+    },
+    healthCheckTimeoutMs: config.healthCheckTimeoutMs,
+    healthWatchIntervalMs: config.healthWatchIntervalMs,
+    reflectionRequiresToken: config.reflectionRequiresToken,
+    corsOrigins: config.corsOrigins,
   });
   const address = await server.listen(config.port, config.host);
   logger.info({ address: `${address.address}:${address.port}`, database: dbOptions.kind }, "listening");

@@ -2,12 +2,25 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import * as reflectionV1 from "../gen/grpc/reflection/v1/reflection_pb.ts";
+import * as reflectionV1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.ts";
+import { Health } from "../gen/health/v1/health_pb.ts";
 import { PlateService } from "../gen/plates/v1/plate_service_pb.ts";
 import { createAuthInterceptor, type ApiToken } from "./auth.ts";
 import { createCallLogInterceptor } from "./call-log.ts";
+import { createHealthMonitor } from "./grpc/health.ts";
+import { createReflectionServices } from "./grpc/reflection.ts";
 import { useSpecGrpcMessage } from "./grpc-message.ts";
+import { createCorsHandler } from "./http/cors.ts";
+import { createDocsHandler } from "./http/docs.ts";
+import { createLegacyHandler } from "./http/legacy.ts";
+import { createProbeHandler } from "./http/probes.ts";
+import { sendError, type NodeRequest, type NodeResponse } from "./http/respond.ts";
+import { createRestHandler } from "./http/rest.ts";
 import { createPlateService } from "./service/plate-service.ts";
 import type { PlateStore } from "./store/plate-store.ts";
 
@@ -20,6 +33,20 @@ export interface PlatesServerOptions {
   maxRequestBytes: number;
   /** Source of random integers for Generate; crypto.randomInt by default. */
   randomInt?: (maxExclusive: number) => number;
+  /**
+   * Resolves when the database answers a query and rejects otherwise. Health
+   * checks report SERVING only while it resolves; without it they report
+   * SERVING as long as the server runs.
+   */
+  checkDatabase?: () => Promise<void>;
+  /** Milliseconds a database check of the health checks may take; 2000 by default. */
+  healthCheckTimeoutMs?: number;
+  /** Milliseconds between database checks while a health Watch call is open; 5000 by default. */
+  healthWatchIntervalMs?: number;
+  /** Whether server reflection needs the bearer token; false by default. */
+  reflectionRequiresToken?: boolean;
+  /** Origins that browsers may call from ("*" for any); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 /** A server of PlateService on one port for HTTP/1.1 and cleartext HTTP/2. */
@@ -39,27 +66,80 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const firstBytesTimeoutMs = 10_000;
 
 /**
- * Creates the server. gRPC needs HTTP/2, while Connect and gRPC-Web clients
- * may speak HTTP/1.1, and Node's cleartext HTTP/2 server does not fall back
- * to HTTP/1.1. So a plain TCP server reads the first bytes of each connection
- * and hands it to the HTTP/2 server when they are the HTTP/2 preface, and to
- * the HTTP/1.1 server otherwise.
+ * Creates the server of PlateService, health checks and reflection over gRPC,
+ * gRPC-Web and Connect, and of the REST routes, the legacy paths, the probes
+ * and the docs over plain HTTP, all on one port. gRPC needs HTTP/2, while
+ * Connect and gRPC-Web clients may speak HTTP/1.1, and Node's cleartext HTTP/2
+ * server does not fall back to HTTP/1.1. So a plain TCP server reads the first
+ * bytes of each connection and hands it to the HTTP/2 server when they are the
+ * HTTP/2 preface, and to the HTTP/1.1 server otherwise.
  */
 export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
   const { logger } = options;
-  const connectHandler = connectNodeAdapter({
-    routes: (router) => {
-      router.service(PlateService, createPlateService(options));
-    },
-    interceptors: [createCallLogInterceptor(logger), createAuthInterceptor(options.tokens)],
-    readMaxBytes: options.maxRequestBytes,
+  const health = createHealthMonitor({
+    checkDatabase: options.checkDatabase,
+    checkTimeoutMs: options.healthCheckTimeoutMs ?? 2_000,
+    watchIntervalMs: options.healthWatchIntervalMs ?? 5_000,
+    logger,
   });
+  const routes = createRoutes(options, health.service);
+  const handlerOptions = {
+    readMaxBytes: options.maxRequestBytes,
+    // Every encoding that connect-node implements. A request in another
+    // encoding fails with UNIMPLEMENTED, whose message lists these.
+    acceptCompression: [compressionGzip, compressionBrotli],
+  };
+  const connectHandler = connectNodeAdapter({
+    routes,
+    ...handlerOptions,
+    fallback: (request, response) => {
+      const path = (request.url ?? "/").split("?")[0] ?? "/";
+      const error = new ConnectError(`no route for ${request.method ?? ""} ${path}`, Code.NotFound);
+      sendError(request as NodeRequest, response as NodeResponse, error);
+    },
+  });
+
+  // REST and the legacy paths call the same handlers, interceptors included,
+  // through an in-process transport, so that a call authenticates, logs and
+  // fails the same way on every protocol.
+  const inProcess = createRouterTransport(routes, { router: handlerOptions });
+  const rest = createRestHandler({
+    services: [PlateService],
+    transport: inProcess,
+    maxRequestBytes: options.maxRequestBytes,
+    logger,
+  });
+  const legacy = createLegacyHandler({ transport: inProcess, maxRequestBytes: options.maxRequestBytes, logger });
+  const applyCors = createCorsHandler({
+    allowedOrigins: options.corsOrigins ?? [],
+    routeMethods: rest.routes.map((route) => route.httpMethod),
+  });
+  const serveDocs = createDocsHandler();
+  const serveProbes = createProbeHandler(health);
+
   const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+    const nodeRequest = request as NodeRequest;
+    const nodeResponse = response as NodeResponse;
+    try {
+      if (
+        applyCors(nodeRequest, nodeResponse) ||
+        serveProbes(nodeRequest, nodeResponse) ||
+        serveDocs(nodeRequest, nodeResponse) ||
+        rest.handle(nodeRequest, nodeResponse) ||
+        legacy.handle(nodeRequest, nodeResponse)
+      ) {
+        return;
+      }
+    } catch (error) {
+      logger.error({ err: error, path: request.url }, "HTTP handler failed");
+      sendError(nodeRequest, nodeResponse, new ConnectError("internal error", Code.Internal));
+      return;
+    }
     const contentType = request.headers["content-type"] ?? "";
     if (contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web")) {
       useSpecGrpcMessage(response);
     }
-    connectHandler(request as http.IncomingMessage, response as http.ServerResponse);
+    connectHandler(nodeRequest, nodeResponse);
   };
 
   const http1Server = http.createServer(handler);
@@ -95,6 +175,9 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       }),
 
     close: async (graceMs) => {
+      // Health checks report NOT_SERVING from now on, and Watch calls end, so
+      // that load balancers stop sending calls during the grace period.
+      health.shutdown();
       const closed = new Promise<void>((resolve) => tcpServer.close(() => resolve()));
       // Idle HTTP/1.1 connections close now and busy ones after their
       // response; HTTP/2 sessions get GOAWAY and close once their streams end.
@@ -143,4 +226,33 @@ function routeByFirstBytes(socket: net.Socket, http1Server: http.Server, http2Se
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
+}
+
+/**
+ * Returns the function that registers every service on a router. PlateService
+ * needs the token; health checks never do, and reflection does when
+ * `reflectionRequiresToken` is set. The call log comes first, so that it also
+ * logs the calls that the token check rejects.
+ */
+function createRoutes(
+  options: PlatesServerOptions,
+  healthService: ReturnType<typeof createHealthMonitor>["service"],
+): (router: ConnectRouter) => void {
+  const plateService = createPlateService(options);
+  const reflection = createReflectionServices({
+    services: [PlateService, Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection],
+    // Clients such as grpcurl look up the types of error details by reflection.
+    files: [file_google_rpc_error_details],
+  });
+  const callLog = createCallLogInterceptor(options.logger);
+  const withToken: Interceptor[] = [callLog, createAuthInterceptor(options.tokens)];
+  const withoutToken: Interceptor[] = [callLog];
+  const reflectionInterceptors = options.reflectionRequiresToken === true ? withToken : withoutToken;
+
+  return (router) => {
+    router.service(PlateService, plateService, { interceptors: withToken });
+    router.service(Health, healthService, { interceptors: withoutToken });
+    router.service(reflectionV1.ServerReflection, reflection.v1, { interceptors: reflectionInterceptors });
+    router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha, { interceptors: reflectionInterceptors });
+  };
 }

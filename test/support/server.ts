@@ -6,7 +6,7 @@ import type { Knex } from "knex";
 import pino from "pino";
 import { migrateToLatest, openDatabase, type DatabaseOptions } from "../../src/db/database.ts";
 import { createPlatesServer, type PlatesServer } from "../../src/server.ts";
-import { KnexPlateStore } from "../../src/store/plate-store.ts";
+import { KnexPlateStore, type PlateStore } from "../../src/store/plate-store.ts";
 
 /** PostgreSQL database of the tests; a local trust-auth server by default. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -22,11 +22,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Opens and migrates a fresh database of the given backend. */
-export async function createTestDatabase(backend: Backend, directory?: string): Promise<TestDatabase> {
+/**
+ * Opens and migrates a fresh database of the given backend. `poolMax` sets
+ * the PostgreSQL pool size, 10 by default; PGlite always has one connection.
+ */
+export async function createTestDatabase(
+  backend: Backend,
+  directory?: string,
+  settings: { poolMax?: number } = {},
+): Promise<TestDatabase> {
   if (backend === "postgres") {
     const schema = `plates_test_${randomBytes(6).toString("hex")}`;
-    const options: DatabaseOptions = { kind: "postgres", url: testDatabaseUrl, poolMax: 10, schema };
+    const options: DatabaseOptions = { kind: "postgres", url: testDatabaseUrl, poolMax: settings.poolMax ?? 10, schema };
     const db = openDatabase(options);
     await migrateToLatest(db, schema);
     return {
@@ -65,19 +72,36 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Options of startTestServer; each is optional and keeps the default behaviour when absent. */
+export interface TestServerOptions {
+  maxRequestBytes?: number;
+  randomInt?: (maxExclusive: number) => number;
+  /** Maximum count of PostgreSQL connections, 10 by default. */
+  poolMax?: number;
+  /** Wraps the store that the server uses, so that a test can count or delay its calls. */
+  wrapStore?: (store: PlateStore) => PlateStore;
+  /** Whether server reflection needs the token; false by default. */
+  reflectionRequiresToken?: boolean;
+  /** Origins allowed by CORS; none by default. */
+  corsOrigins?: readonly string[];
+}
+
 /** Starts the real server on 127.0.0.1 and a free port, on a fresh database. */
-export async function startTestServer(
-  backend: Backend,
-  options: { maxRequestBytes?: number; randomInt?: (maxExclusive: number) => number } = {},
-): Promise<TestServer> {
-  const database = await createTestDatabase(backend);
+export async function startTestServer(backend: Backend, options: TestServerOptions = {}): Promise<TestServer> {
+  const database = await createTestDatabase(backend, undefined, { poolMax: options.poolMax });
   const token = randomBytes(16).toString("hex");
+  const store = new KnexPlateStore(database.db);
   const server = createPlatesServer({
-    store: new KnexPlateStore(database.db),
+    store: options.wrapStore === undefined ? store : options.wrapStore(store),
     tokens: [{ name: "test", value: token }],
     logger: pino({ level: "silent" }),
     maxRequestBytes: options.maxRequestBytes ?? 65_536,
     randomInt: options.randomInt,
+    checkDatabase: async () => {
+      await database.db.raw("select 1");
+    },
+    reflectionRequiresToken: options.reflectionRequiresToken,
+    corsOrigins: options.corsOrigins,
   });
   const address = await server.listen(0, "127.0.0.1");
   return {
