@@ -2,6 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { requiredScope } from "./tokens/scopes.ts";
+import type { TokenVerifier } from "./tokens/verifier.ts";
 
 /** An accepted bearer token and the name that logs show in its place. */
 export interface ApiToken {
@@ -70,17 +72,26 @@ const bearerPattern = /^Bearer +([\x21-\x7e]+) *$/i;
 
 /**
  * Rejects every call without `authorization: Bearer <token>` naming an
- * accepted token. Missing, malformed and wrong tokens get the same error, so
- * a caller learns nothing about which it was.
+ * accepted token, with UNAUTHENTICATED. Missing, malformed, wrong and revoked
+ * tokens get the same error, so a caller learns nothing about which it was.
+ * A token without the scope that the call needs gets PERMISSION_DENIED.
  */
-export function createAuthInterceptor(tokens: readonly ApiToken[]): Interceptor {
+export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
   return (next) => async (request) => {
     const match = bearerPattern.exec(request.header.get("authorization") ?? "");
-    const name = match?.[1] === undefined ? undefined : matchToken(tokens, match[1]);
-    if (name === undefined) {
+    const caller = match?.[1] === undefined ? undefined : await verifier.verify(match[1]);
+    if (caller === undefined) {
       throw new ConnectError("missing or invalid bearer token", Code.Unauthenticated);
     }
-    request.contextValues.set(tokenNameKey, name);
+    request.contextValues.set(tokenNameKey, caller.name);
+    const message = request.stream ? undefined : request.message;
+    const scope = requiredScope(request.method, message);
+    if (!caller.scopes.has(scope)) {
+      throw new ConnectError(
+        `token "${caller.name}" lacks scope ${scope}, which ${request.method.name} needs`,
+        Code.PermissionDenied,
+      );
+    }
     return next(request);
   };
 }

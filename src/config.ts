@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
+import dotenv from "dotenv";
 
 /** Settings of the service, read once at start from the environment. */
 export interface Config {
@@ -28,7 +30,43 @@ export interface Config {
   healthCheckTimeoutMs: number;
   /** Milliseconds between database checks while a health Watch call is open (HEALTH_WATCH_INTERVAL_MS, default 5000). */
   healthWatchIntervalMs: number;
+  /** Milliseconds a call waits for a pooled PostgreSQL connection (DB_ACQUIRE_TIMEOUT_MS, default 5000). */
+  dbAcquireTimeoutMs: number;
+  /** Milliseconds a token lookup in the database is reused (TOKEN_CACHE_TTL_MS, default 5000). */
+  tokenCacheTtlMs: number;
+  /** Calls served at once before RESOURCE_EXHAUSTED (MAX_CONCURRENT_CALLS, default 1000). */
+  maxConcurrentCalls: number;
+  /** Deadline in milliseconds of unary calls that bring none (DEFAULT_DEADLINE_MS, default 30000, 0 for none). */
+  defaultDeadlineMs: number;
+  /** Whether GET /metrics serves Prometheus metrics (METRICS_ENABLED, default true). */
+  metricsEnabled: boolean;
+  /** Separate port of GET /metrics (METRICS_PORT); unset serves it on PORT. */
+  metricsPort: number | undefined;
 }
+
+/** Names of every environment variable that loadDotenvFile and loadConfig read. */
+export const settingNames: readonly string[] = [
+  "ENV_FILE",
+  "PORT",
+  "HOST",
+  "DATABASE_URL",
+  "DATA_DIR",
+  "API_TOKENS",
+  "DB_POOL_MAX",
+  "DB_ACQUIRE_TIMEOUT_MS",
+  "MAX_REQUEST_BYTES",
+  "MAX_CONCURRENT_CALLS",
+  "DEFAULT_DEADLINE_MS",
+  "SHUTDOWN_GRACE_MS",
+  "LOG_LEVEL",
+  "CORS_ORIGINS",
+  "REFLECTION_REQUIRES_TOKEN",
+  "HEALTH_CHECK_TIMEOUT_MS",
+  "HEALTH_WATCH_INTERVAL_MS",
+  "TOKEN_CACHE_TTL_MS",
+  "METRICS_ENABLED",
+  "METRICS_PORT",
+];
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -86,6 +124,23 @@ function readOrigins(env: NodeJS.ProcessEnv, name: string): string[] {
   return origins;
 }
 
+/**
+ * Reads the file that ENV_FILE names, or `.env` in the working folder, into
+ * process.env when it exists. Variables already set in the environment win
+ * over the file. A missing ENV_FILE is an error; a missing `.env` is not.
+ */
+export function loadDotenvFile(env: NodeJS.ProcessEnv = process.env): void {
+  const named = env.ENV_FILE?.trim();
+  const file = path.resolve(named || ".env");
+  if (!existsSync(file)) {
+    if (named) {
+      throw new ConfigError(`invalid ENV_FILE "${named}": file not found`);
+    }
+    return;
+  }
+  dotenv.config({ path: file, override: false, quiet: true, processEnv: env as Record<string, string> });
+}
+
 /** Reads and validates the settings; throws ConfigError on an invalid value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
@@ -120,5 +175,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reflectionRequiresToken: readBoolean(env, "REFLECTION_REQUIRES_TOKEN", false),
     healthCheckTimeoutMs: readInteger(env, "HEALTH_CHECK_TIMEOUT_MS", 2_000, 100, 60_000),
     healthWatchIntervalMs: readInteger(env, "HEALTH_WATCH_INTERVAL_MS", 5_000, 100, 3_600_000),
+    dbAcquireTimeoutMs: readInteger(env, "DB_ACQUIRE_TIMEOUT_MS", 5_000, 10, 600_000),
+    tokenCacheTtlMs: readInteger(env, "TOKEN_CACHE_TTL_MS", 5_000, 0, 600_000),
+    maxConcurrentCalls: readInteger(env, "MAX_CONCURRENT_CALLS", 1_000, 1, 1_000_000),
+    defaultDeadlineMs: readInteger(env, "DEFAULT_DEADLINE_MS", 30_000, 0, 3_600_000),
+    metricsEnabled: readBoolean(env, "METRICS_ENABLED", true),
+    metricsPort: env.METRICS_PORT?.trim() ? readInteger(env, "METRICS_PORT", 0, 0, 65535) : undefined,
   };
 }

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { CallAbortedError } from "./db/call-signal.ts";
 
 // SQLSTATE classes and codes that mean the database cannot serve the call now:
 // class 08 is "connection exception", 57P01..57P03 are shutdown and start-up
@@ -32,18 +33,31 @@ function isDatabaseUnavailable(error: unknown): boolean {
 
 /**
  * Converts any error of a handler into the ConnectError sent to the client.
- * ConnectErrors pass as they are; an unreachable database becomes UNAVAILABLE
- * and anything else INTERNAL, with a generic message. The original error goes
- * only to the log, so no SQL, table name or stack trace reaches a client.
+ * ConnectErrors pass as they are. A query cancelled because the call's signal
+ * aborted gets the signal's code (DEADLINE_EXCEEDED or CANCELED), an
+ * unreachable database UNAVAILABLE, and anything else INTERNAL with a generic
+ * message that names the request id, so that a user's report can be matched
+ * to the log. The original error goes only to the log, so no SQL, table name
+ * or stack trace reaches a client.
  */
-export function toClientError(error: unknown, logger: Logger): ConnectError {
+export function toClientError(error: unknown, logger: Logger, requestId?: string, signal?: AbortSignal): ConnectError {
   if (error instanceof ConnectError) {
     return error;
+  }
+  if (signal?.aborted === true && isCancellation(error)) {
+    const reason: unknown = signal.reason;
+    return reason instanceof ConnectError ? reason : new ConnectError("the call's deadline passed", Code.DeadlineExceeded);
   }
   if (isDatabaseUnavailable(error)) {
     logger.warn({ err: error }, "database unavailable");
     return new ConnectError("database unavailable, retry later", Code.Unavailable);
   }
   logger.error({ err: error }, "unexpected error in handler");
-  return new ConnectError("internal error", Code.Internal);
+  const reference = requestId === undefined ? "" : ` (request id ${requestId})`;
+  return new ConnectError(`internal error${reference}`, Code.Internal);
+}
+
+// 57014 is query_canceled, raised by pg_cancel_backend.
+function isCancellation(error: unknown): boolean {
+  return error instanceof CallAbortedError || (error as { code?: unknown } | undefined)?.code === "57014";
 }

@@ -1,11 +1,15 @@
+import http from "node:http";
 import type { Knex } from "knex";
+import type { Logger } from "pino";
 import { loadOrCreateToken, tokensFromList, type ApiToken } from "./auth.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { ConfigError, loadConfig, loadDotenvFile, type Config } from "./config.ts";
 import { databaseOptions, describeDatabase, migrateToLatest, openDatabase } from "./db/database.ts";
+import { createMetricsHandler } from "./http/metrics.ts";
 import { createLogger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
 import { createPlatesServer } from "./server.ts";
 import { KnexPlateStore } from "./store/plate-store.ts";
-import type { Logger } from "pino";
+import { TokenStore } from "./tokens/token-store.ts";
 
 async function resolveTokens(config: Config, logger: Logger): Promise<ApiToken[]> {
   if (config.apiTokens.length > 0) {
@@ -19,6 +23,7 @@ async function resolveTokens(config: Config, logger: Logger): Promise<ApiToken[]
 async function main(): Promise<void> {
   let config: Config;
   try {
+    loadDotenvFile();
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -35,9 +40,16 @@ async function main(): Promise<void> {
   logger.info({ database: describeDatabase(dbOptions), migrationsApplied: applied }, "database ready");
 
   const tokens = await resolveTokens(config, logger);
+  const metrics = config.metricsEnabled ? createMetrics(db) : undefined;
   const server = createPlatesServer({
     store: new KnexPlateStore(db),
     tokens,
+    tokenStore: new TokenStore(db),
+    tokenCacheTtlMs: config.tokenCacheTtlMs,
+    metrics,
+    serveMetrics: metrics !== undefined && config.metricsPort === undefined,
+    maxConcurrentCalls: config.maxConcurrentCalls,
+    defaultDeadlineMs: config.defaultDeadlineMs,
     logger,
     maxRequestBytes: config.maxRequestBytes,
     checkDatabase: async () => {
@@ -51,6 +63,22 @@ async function main(): Promise<void> {
   const address = await server.listen(config.port, config.host);
   logger.info({ address: `${address.address}:${address.port}`, database: dbOptions.kind }, "listening");
 
+  let metricsServer: http.Server | undefined;
+  if (metrics !== undefined && config.metricsPort !== undefined) {
+    const serveMetrics = createMetricsHandler(metrics);
+    metricsServer = http.createServer((request, response) => {
+      if (!serveMetrics(request, response)) {
+        response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: only /metrics is served on this port\n");
+      }
+    });
+    const metricsPort = config.metricsPort;
+    await new Promise<void>((resolve, reject) => {
+      metricsServer?.once("error", reject).listen(metricsPort, config.host, () => resolve());
+    });
+    const bound = metricsServer.address() as { address: string; port: number };
+    logger.info({ address: `${bound.address}:${bound.port}` }, "metrics listening");
+  }
+
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -58,6 +86,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    metricsServer?.close();
     await server.close(config.shutdownGraceMs);
     await db.destroy();
     logger.info("stopped");

@@ -1,8 +1,9 @@
-import { loadConfig } from "./config.ts";
+import { loadConfig, loadDotenvFile } from "./config.ts";
 import { databaseOptions, describeDatabase, migrateToLatest, openDatabase } from "./db/database.ts";
 
 // Applies pending migrations to the configured database and exits. The server
 // does the same at start, so this is for deployments that migrate separately.
+loadDotenvFile();
 const options = databaseOptions(loadConfig());
 const db = openDatabase(options);
 try {

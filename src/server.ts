@@ -11,6 +11,10 @@ import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_p
 import { Health } from "../gen/health/v1/health_pb.ts";
 import { PlateService } from "../gen/plates/v1/plate_service_pb.ts";
 import { createAuthInterceptor, type ApiToken } from "./auth.ts";
+import { createLimitsInterceptor } from "./limits.ts";
+import type { Metrics } from "./metrics.ts";
+import type { TokenStore } from "./tokens/token-store.ts";
+import { chainVerifiers, createDatabaseVerifier, createStaticVerifier, type TokenVerifier } from "./tokens/verifier.ts";
 import { createCallLogInterceptor } from "./call-log.ts";
 import { createHealthMonitor } from "./grpc/health.ts";
 import { createReflectionServices } from "./grpc/reflection.ts";
@@ -18,6 +22,7 @@ import { useSpecGrpcMessage } from "./grpc-message.ts";
 import { createCorsHandler } from "./http/cors.ts";
 import { createDocsHandler } from "./http/docs.ts";
 import { createLegacyHandler } from "./http/legacy.ts";
+import { createMetricsHandler } from "./http/metrics.ts";
 import { createProbeHandler } from "./http/probes.ts";
 import { sendError, type NodeRequest, type NodeResponse } from "./http/respond.ts";
 import { createRestHandler } from "./http/rest.ts";
@@ -47,6 +52,18 @@ export interface PlatesServerOptions {
   reflectionRequiresToken?: boolean;
   /** Origins that browsers may call from ("*" for any); none by default. */
   corsOrigins?: readonly string[];
+  /** Tokens stored in the database, accepted besides `tokens`; none by default. */
+  tokenStore?: TokenStore;
+  /** Milliseconds a token lookup in `tokenStore` is reused; 5000 by default. */
+  tokenCacheTtlMs?: number;
+  /** Metrics to record calls in; none by default. */
+  metrics?: Metrics;
+  /** Whether GET /metrics on this port serves `metrics`; false by default. */
+  serveMetrics?: boolean;
+  /** Calls served at once before RESOURCE_EXHAUSTED; 1000 by default. */
+  maxConcurrentCalls?: number;
+  /** Deadline in milliseconds of unary calls whose client sends none; 30000 by default, 0 for none. */
+  defaultDeadlineMs?: number;
 }
 
 /** A server of PlateService on one port for HTTP/1.1 and cleartext HTTP/2. */
@@ -116,6 +133,10 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
   });
   const serveDocs = createDocsHandler();
   const serveProbes = createProbeHandler(health);
+  const serveMetrics =
+    options.serveMetrics === true && options.metrics !== undefined
+      ? createMetricsHandler(options.metrics)
+      : () => false;
 
   const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
     const nodeRequest = request as NodeRequest;
@@ -124,6 +145,7 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       if (
         applyCors(nodeRequest, nodeResponse) ||
         serveProbes(nodeRequest, nodeResponse) ||
+        serveMetrics(nodeRequest, nodeResponse) ||
         serveDocs(nodeRequest, nodeResponse) ||
         rest.handle(nodeRequest, nodeResponse) ||
         legacy.handle(nodeRequest, nodeResponse)
@@ -228,6 +250,21 @@ function routeByFirstBytes(socket: net.Socket, http1Server: http.Server, http2Se
   socket.on("error", () => socket.destroy());
 }
 
+function createVerifier(options: PlatesServerOptions): TokenVerifier {
+  const verifiers = [createStaticVerifier(options.tokens)];
+  if (options.tokenStore !== undefined) {
+    verifiers.push(
+      createDatabaseVerifier(options.tokenStore, {
+        cacheTtlMs: options.tokenCacheTtlMs ?? 5_000,
+        touchIntervalMs: 60_000,
+        maxCacheEntries: 10_000,
+        logger: options.logger,
+      }),
+    );
+  }
+  return chainVerifiers(verifiers);
+}
+
 /**
  * Returns the function that registers every service on a router. PlateService
  * needs the token; health checks never do, and reflection does when
@@ -244,9 +281,13 @@ function createRoutes(
     // Clients such as grpcurl look up the types of error details by reflection.
     files: [file_google_rpc_error_details],
   });
-  const callLog = createCallLogInterceptor(options.logger);
-  const withToken: Interceptor[] = [callLog, createAuthInterceptor(options.tokens)];
-  const withoutToken: Interceptor[] = [callLog];
+  const callLog = createCallLogInterceptor(options.logger, options.metrics);
+  const limits = createLimitsInterceptor({
+    maxConcurrentCalls: options.maxConcurrentCalls ?? 1_000,
+    defaultDeadlineMs: options.defaultDeadlineMs ?? 30_000,
+  });
+  const withToken: Interceptor[] = [callLog, limits, createAuthInterceptor(createVerifier(options))];
+  const withoutToken: Interceptor[] = [callLog, limits];
   const reflectionInterceptors = options.reflectionRequiresToken === true ? withToken : withoutToken;
 
   return (router) => {

@@ -372,9 +372,14 @@ describe.each(backends)("unexpected database error on %s", (backend) => {
 
   it("fails Get with INTERNAL", async () => {
     const client = connectClient("connect", baseUrl, token);
-    const error = await callError(client.get({ id: randomUUID() }, { timeoutMs: callTimeoutMs }));
+    const requestId = `report-${randomUUID()}`;
+    const error = await callError(
+      client.get({ id: randomUUID() }, { timeoutMs: callTimeoutMs, headers: { "x-request-id": requestId } }),
+    );
     expect(error.code).toBe(Code.Internal);
-    expect(error.rawMessage).toBe("internal error");
+    // The request id lets a user's report be matched to the server's log.
+    expect(error.rawMessage).toBe(`internal error (request id ${requestId})`);
+    expect(error.metadata.get("x-request-id")).toBe(requestId);
     expectNoDatabaseDetail(error.rawMessage, ["plates", "relation", "select"]);
   });
 

@@ -15,6 +15,8 @@ export type DatabaseOptions =
       url: string;
       /** Maximum count of pooled connections. */
       poolMax: number;
+      /** Milliseconds a query waits for a pooled connection; 5000 by default. */
+      acquireTimeoutMs?: number;
       /** Schema to create and use instead of "public"; tests give each suite its own. */
       schema?: string;
     }
@@ -33,7 +35,8 @@ const migrations: Record<string, Knex.Migration> = {
   "20261204020000_create_api_tokens": createApiTokens,
 };
 
-const migrationSource: Knex.MigrationSource<string> = {
+/** The migrations above, for Knex's migrate API; tests use it to apply them one at a time. */
+export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(migrations).sort(),
   getMigrationName: (name) => name,
   getMigration: async (name) => {
@@ -69,8 +72,9 @@ export function openDatabase(options: DatabaseOptions): Knex {
       // Fail a call quickly when the database is down instead of queueing it.
       propagateCreateError: true,
     },
-    // Milliseconds a call may wait for a free pooled connection.
-    acquireConnectionTimeout: 5_000,
+    // Fail a call quickly when every connection is busy, instead of letting
+    // callers queue without bound.
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? 5_000,
   });
 }
 
@@ -172,7 +176,12 @@ export function describeDatabase(options: DatabaseOptions): string {
 /** Returns where the configured service keeps its data. */
 export function databaseOptions(config: Config): DatabaseOptions {
   if (config.databaseUrl !== undefined) {
-    return { kind: "postgres", url: config.databaseUrl, poolMax: config.dbPoolMax };
+    return {
+      kind: "postgres",
+      url: config.databaseUrl,
+      poolMax: config.dbPoolMax,
+      acquireTimeoutMs: config.dbAcquireTimeoutMs,
+    };
   }
   return { kind: "pglite", directory: path.join(config.dataDir, "pglite") };
 }

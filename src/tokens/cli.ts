@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config.ts";
+import { ConfigError, loadConfig, loadDotenvFile } from "../config.ts";
 import { DatabaseInUseError, databaseOptions, migrateToLatest, openDatabase } from "../db/database.ts";
 import { allScopes, isScope, TokenStore, type Scope } from "./token-store.ts";
 
@@ -44,6 +44,7 @@ async function run(argv: string[]): Promise<number> {
     return command === undefined && values.help !== true ? 2 : 0;
   }
 
+  loadDotenvFile();
   const db = openDatabase(databaseOptions(loadConfig()));
   try {
     await migrateToLatest(db);

@@ -47,7 +47,7 @@ export interface GrpcPlate {
 
 /** Promise-returning wrapper of a @grpc/grpc-js PlateService client. */
 export interface GrpcJsClient {
-  call<T>(method: "Add" | "Get" | "Generate" | "List", request: object, metadata?: grpc.Metadata): Promise<T>;
+  call<T>(method: "Add" | "Get" | "Find" | "List" | "Delete" | "Validate" | "Generate", request: object, metadata?: grpc.Metadata): Promise<T>;
   close(): void;
 }
 

@@ -3,9 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Knex } from "knex";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { migrateToLatest, openDatabase, type DatabaseOptions } from "../../src/db/database.ts";
-import { createPlatesServer, type PlatesServer } from "../../src/server.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import { TokenStore } from "../../src/tokens/token-store.ts";
+import { createPlatesServer, type PlatesServer, type PlatesServerOptions } from "../../src/server.ts";
 import { KnexPlateStore, type PlateStore } from "../../src/store/plate-store.ts";
 
 /** PostgreSQL database of the tests; a local trust-auth server by default. */
@@ -29,11 +31,17 @@ export interface TestDatabase {
 export async function createTestDatabase(
   backend: Backend,
   directory?: string,
-  settings: { poolMax?: number } = {},
+  settings: { poolMax?: number; acquireTimeoutMs?: number } = {},
 ): Promise<TestDatabase> {
   if (backend === "postgres") {
     const schema = `plates_test_${randomBytes(6).toString("hex")}`;
-    const options: DatabaseOptions = { kind: "postgres", url: testDatabaseUrl, poolMax: settings.poolMax ?? 10, schema };
+    const options: DatabaseOptions = {
+      kind: "postgres",
+      url: testDatabaseUrl,
+      poolMax: settings.poolMax ?? 10,
+      acquireTimeoutMs: settings.acquireTimeoutMs,
+      schema,
+    };
     const db = openDatabase(options);
     await migrateToLatest(db, schema);
     return {
@@ -84,17 +92,30 @@ export interface TestServerOptions {
   reflectionRequiresToken?: boolean;
   /** Origins allowed by CORS; none by default. */
   corsOrigins?: readonly string[];
+  /** Logger of the server; a silent one by default. */
+  logger?: Logger;
+  /** Milliseconds a query waits for a pooled PostgreSQL connection; 5000 by default. */
+  acquireTimeoutMs?: number;
+  /** Whether the server also accepts tokens stored in the suite's database. */
+  storedTokens?: boolean;
+  /** Whether the server records metrics and serves GET /metrics. */
+  metrics?: boolean;
+  /** Further server options, such as limits; they win over the ones above. */
+  server?: Partial<PlatesServerOptions>;
 }
 
 /** Starts the real server on 127.0.0.1 and a free port, on a fresh database. */
 export async function startTestServer(backend: Backend, options: TestServerOptions = {}): Promise<TestServer> {
-  const database = await createTestDatabase(backend, undefined, { poolMax: options.poolMax });
+  const database = await createTestDatabase(backend, undefined, {
+    poolMax: options.poolMax,
+    acquireTimeoutMs: options.acquireTimeoutMs,
+  });
   const token = randomBytes(16).toString("hex");
   const store = new KnexPlateStore(database.db);
   const server = createPlatesServer({
     store: options.wrapStore === undefined ? store : options.wrapStore(store),
     tokens: [{ name: "test", value: token }],
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     maxRequestBytes: options.maxRequestBytes ?? 65_536,
     randomInt: options.randomInt,
     checkDatabase: async () => {
@@ -102,6 +123,10 @@ export async function startTestServer(backend: Backend, options: TestServerOptio
     },
     reflectionRequiresToken: options.reflectionRequiresToken,
     corsOrigins: options.corsOrigins,
+    tokenStore: options.storedTokens === true ? new TokenStore(database.db) : undefined,
+    metrics: options.metrics === true ? createMetrics(database.db) : undefined,
+    serveMetrics: options.metrics === true,
+    ...options.server,
   });
   const address = await server.listen(0, "127.0.0.1");
   return {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { settingNames } from "../../src/config.ts";
 import { repoRoot } from "./clients.ts";
 
 export type LogLine = Record<string, unknown>;
@@ -27,17 +28,7 @@ export interface ServiceProcess {
 }
 
 // Settings that loadConfig reads. The child gets none of them from the test environment.
-export const configVariables = [
-  "PORT",
-  "HOST",
-  "DATABASE_URL",
-  "DATA_DIR",
-  "API_TOKENS",
-  "DB_POOL_MAX",
-  "MAX_REQUEST_BYTES",
-  "SHUTDOWN_GRACE_MS",
-  "LOG_LEVEL",
-];
+export const configVariables = settingNames;
 export const startTimeoutMs = 45_000;
 const started: ServiceProcess[] = [];
 

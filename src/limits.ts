@@ -1,0 +1,72 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { callSignal } from "./db/call-signal.ts";
+
+/** Options of createLimitsInterceptor. */
+export interface LimitsOptions {
+  /** Calls served at once; more fail at once with RESOURCE_EXHAUSTED. */
+  maxConcurrentCalls: number;
+  /** Deadline in milliseconds of unary calls whose client sends none; 0 for none. */
+  defaultDeadlineMs: number;
+}
+
+// Headers that carry a client's deadline in gRPC, gRPC-Web and Connect.
+const deadlineHeaders = ["grpc-timeout", "connect-timeout-ms"];
+
+/**
+ * Bounds the work of the server: rejects calls beyond the concurrency limit
+ * instead of queueing them, gives unary calls without a client deadline the
+ * server's default one, and runs each call with its abort signal in
+ * callSignal, so that its database queries are cancelled when it aborts.
+ */
+export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
+  let inFlight = 0;
+  return (next) => async (request) => {
+    if (inFlight >= options.maxConcurrentCalls) {
+      throw new ConnectError(
+        `server busy: ${options.maxConcurrentCalls} calls in flight, the maximum; retry with backoff`,
+        Code.ResourceExhausted,
+      );
+    }
+
+    let signal = request.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const hasClientDeadline = deadlineHeaders.some((name) => request.header.has(name));
+    if (!request.stream && !hasClientDeadline && options.defaultDeadlineMs > 0) {
+      const controller = new AbortController();
+      timer = setTimeout(() => {
+        controller.abort(
+          new ConnectError(`deadline exceeded: the server's limit of ${options.defaultDeadlineMs} ms passed`, Code.DeadlineExceeded),
+        );
+      }, options.defaultDeadlineMs);
+      signal = AbortSignal.any([request.signal, controller.signal]);
+    }
+
+    // NOTE: a streaming call counts only until its response headers are
+    // sent, because next() returns then, while the stream may go on.
+    inFlight++;
+    try {
+      return await callSignal.run(signal, () => raceSignal(next(request), signal));
+    } finally {
+      inFlight--;
+      clearTimeout(timer);
+    }
+  };
+}
+
+// Settles with the promise, or rejects with the signal's reason as soon as it
+// aborts, so that a call ends at its deadline even while a query still runs.
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function abortError(signal: AbortSignal): ConnectError {
+  const reason: unknown = signal.reason;
+  return reason instanceof ConnectError ? reason : new ConnectError("call cancelled", Code.Canceled);
+}
