@@ -1,11 +1,15 @@
 import { randomInt } from "node:crypto";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { PlateService } from "../../gen/plates/v1/plate_service_pb.ts";
 import type { PlateStore } from "../store/plate-store.ts";
 import { add } from "./add.ts";
+import { deletePlate } from "./delete.ts";
+import { find } from "./find.ts";
 import { generate, type RandomInt } from "./generate.ts";
+import { generateStream } from "./generate-stream.ts";
 import { get } from "./get.ts";
 import { list } from "./list.ts";
+import { validate } from "./validate.ts";
 
 /** Options of the PlateService implementation. */
 export interface PlateServiceOptions {
@@ -18,22 +22,15 @@ export interface PlateServiceOptions {
 export function createPlateService(options: PlateServiceOptions): ServiceImpl<typeof PlateService> {
   const { store } = options;
   const random = options.randomInt ?? ((maxExclusive: number) => randomInt(maxExclusive));
-  const unimplemented = (name: string) => {
-    throw new ConnectError(`${name} is not implemented yet`, Code.Unimplemented);
-  };
 
   return {
     add: (request) => add(store, request),
     get: (request) => get(store, request),
     list: (request) => list(store, request),
     generate: (request) => generate(store, random, request),
-    // TODO: implement Find, Delete, Validate and GenerateStream.
-    find: () => unimplemented("Find"),
-    delete: () => unimplemented("Delete"),
-    validate: () => unimplemented("Validate"),
-    // eslint-disable-next-line require-yield
-    generateStream: async function* () {
-      unimplemented("GenerateStream");
-    },
+    find: (request) => find(store, request),
+    delete: (request) => deletePlate(store, request),
+    validate: (request) => validate(request),
+    generateStream: (request, context) => generateStream(store, random, request, context.signal),
   };
 }

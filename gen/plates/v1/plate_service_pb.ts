@@ -351,21 +351,24 @@ export type ListRequest = Message<"plates.v1.ListRequest"> & {
 
   /**
    * Token from a previous ListResponse.next_page_token; empty for the first
-   * page. Pass the same filters with it.
+   * page. Pass the same filters with it: a token passed with other filters
+   * fails with INVALID_ARGUMENT.
    *
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
 
   /**
-   * Only plates with one of these region codes.
+   * Only plates with one of these region codes; an unknown code fails with
+   * INVALID_ARGUMENT.
    *
    * @generated from field: repeated string region_codes = 3;
    */
   regionCodes: string[];
 
   /**
-   * Only plates of one of these types.
+   * Only plates of one of these types; PLATE_TYPE_UNSPECIFIED fails with
+   * INVALID_ARGUMENT.
    *
    * @generated from field: repeated plates.v1.PlateType types = 4;
    */
@@ -528,14 +531,17 @@ export const ValidateResponseSchema: GenMessage<ValidateResponse> = /*@__PURE__*
  */
 export type GenerateRequest = Message<"plates.v1.GenerateRequest"> & {
   /**
-   * Count of numbers to generate, from 1 to 1000; 0 means 1.
+   * Count of numbers to generate, from 1 to 10000; 0 means 1. GenerateStream
+   * serves larger counts of numbers that are not reserved.
    *
    * @generated from field: uint32 amount = 1;
    */
   amount: number;
 
   /**
-   * Region codes to draw from; empty means every region code in use.
+   * Region codes to draw from, each one that plates of the type carry
+   * (formation codes 01-99 for military types); empty means all of them. Any
+   * other code fails with INVALID_ARGUMENT.
    *
    * @generated from field: repeated string region_codes = 2;
    */
@@ -558,7 +564,8 @@ export type GenerateRequest = Message<"plates.v1.GenerateRequest"> & {
 
   /**
    * Letters of the series to draw from, for example "АВС" for car numbers
-   * А nnn ВС; empty means any series.
+   * А nnn ВС or "D" for diplomatic numbers; Latin twins and lower case are
+   * accepted. Empty means any series.
    *
    * @generated from field: string series = 5;
    */
@@ -608,7 +615,8 @@ export type GenerateStreamRequest = Message<"plates.v1.GenerateStreamRequest"> &
   amount: number;
 
   /**
-   * Region codes to draw from; empty means every region code in use.
+   * Region codes to draw from, as in GenerateRequest.region_codes; empty
+   * means all of them.
    *
    * @generated from field: repeated string region_codes = 2;
    */
@@ -809,7 +817,8 @@ export const PlateService: GenService<{
   },
   /**
    * Find returns the stored plate with a number given in any spelling that
-   * Validate accepts, or fails with NOT_FOUND.
+   * Validate accepts, or fails with NOT_FOUND. An invalid number fails with
+   * INVALID_ARGUMENT.
    *
    * @generated from rpc plates.v1.PlateService.Find
    */
@@ -851,9 +860,14 @@ export const PlateService: GenService<{
     output: typeof ValidateResponseSchema;
   },
   /**
-   * Generate returns distinct valid numbers that are not stored yet. With
-   * reserve = false it stores nothing and the ids are empty; with
-   * reserve = true it stores them in the same transaction.
+   * Generate returns distinct valid numbers that are not stored yet, drawn
+   * with a cryptographic random source from the space that type,
+   * region_codes and series select. With reserve = false it stores nothing
+   * and the ids are empty; with reserve = true it stores them in the same
+   * transaction, and two callers never reserve the same number. When fewer
+   * numbers are free than requested, or so few that a bounded search does
+   * not find them, it fails with RESOURCE_EXHAUSTED and the message says how
+   * many are left.
    *
    * @generated from rpc plates.v1.PlateService.Generate
    */
@@ -863,8 +877,11 @@ export const PlateService: GenService<{
     output: typeof GenerateResponseSchema;
   },
   /**
-   * GenerateStream sends up to 1,000,000 distinct valid numbers that are not
-   * stored, in batches, as fast as the client reads them. It stores nothing.
+   * GenerateStream sends up to 1,000,000 valid numbers in batches of 1000, as
+   * fast as the client reads them, and stops when the client cancels. The
+   * numbers are distinct within one stream and were not stored when drawn;
+   * it stores nothing. It fails with RESOURCE_EXHAUSTED before the first
+   * batch when too few numbers are free.
    *
    * @generated from rpc plates.v1.PlateService.GenerateStream
    */
