@@ -13,9 +13,9 @@ export interface LimitsOptions {
 const deadlineHeaders = ["grpc-timeout", "connect-timeout-ms"];
 
 /**
- * Bounds the work of the server: rejects calls beyond the concurrency limit
- * instead of queueing them, gives unary calls without a client deadline the
- * server's default one, and runs each call with its abort signal in
+ * Bounds the work of the server. Calls beyond the concurrency limit are
+ * rejected instead of queued, and unary calls without a client deadline get
+ * the server's default one. Each call runs with its abort signal in
  * callSignal, so that its database queries are cancelled when it aborts.
  */
 export function createLimitsInterceptor(options: LimitsOptions): Interceptor {

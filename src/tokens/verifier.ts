@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { matchToken, type ApiToken } from "../auth.ts";
 import { allScopes, hashToken, type Scope, type TokenStore } from "./token-store.ts";
 
-/** Who made a call: the token's name, for logs and metrics, and what it may do. */
+/** Caller of an RPC: the token's name, for logs and metrics, and the scopes it grants. */
 export interface Caller {
   name: string;
   scopes: ReadonlySet<Scope>;
