@@ -210,9 +210,10 @@ describe("normalizePlate input errors", () => {
   });
 
   it.each<[string, number, string]>([
-    ["А123ВС77RUS", 8, "R"],
-    ["А-123-ВС-77", 1, "-"],
-    ["А.123.ВС.77", 1, "."],
+    ["А123ВС77RU", 8, "R"],
+    ["А1-23-ВС-77", 2, "-"],
+    ["А123.В.С77", 6, "."],
+    ["З123ВС77", 0, "З"],
     ["  А12z", 5, "z"],
     ["Б123ВС77", 0, "Б"],
     ["А123ВС7\u200b7", 7, "\u200b"],
@@ -262,7 +263,11 @@ const symbolByUpperCase = new Map<string, string>([
   ...Array.from("ABEKMHOPCTYX", (latin, index): [string, string] => [latin, plateLetters.charAt(index)]),
   ["I", "1"],
   ["З", "3"],
+  ["D", "D"],
 ]);
+
+// Hyphens, dashes, dots and underscores, dropped only between two groups of a plate.
+const separators = new Set(["-", ".", "_", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2212"]);
 
 describe("normalizePlate character table", () => {
   it("matches toUpperCase and \\s on every UTF-16 code unit", () => {
@@ -273,6 +278,11 @@ describe("normalizePlate character table", () => {
 
       if (/\s/.test(character)) {
         expect(result.ok, label).toBe(true);
+        continue;
+      }
+      if (separators.has(character)) {
+        expect(result.ok ? "accepted" : result.error.reason, label).toBe("INVALID_CHARACTER");
+        expect(normalizePlate(`А${character}123ВС77`).ok, label).toBe(true);
         continue;
       }
       const upper = character.toUpperCase();

@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PlateSchema, PlateType, type Plate } from "../../gen/plates/v1/plate_service_pb.ts";
+import { plateRegion } from "../plate/describe.ts";
 import type { PlateType as EnginePlateType } from "../plate/normalize.ts";
-import { findRegion } from "../plate/regions.ts";
 import type { PlateRecord } from "../store/plate-store.ts";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -45,6 +45,6 @@ export function toPlate(record: PlateRecord): Plate {
     createTime: timestampFromDate(record.createTime),
     type: toProtoType(record.type),
     regionCode: record.regionCode,
-    regionName: findRegion(record.regionCode)?.nameRu ?? "",
+    regionName: plateRegion(record.type, record.regionCode)?.nameRu ?? "",
   });
 }
