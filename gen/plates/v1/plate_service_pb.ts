@@ -158,7 +158,8 @@ export const ParsedPlateSchema: GenMessage<ParsedPlate> = /*@__PURE__*/
 export type PlateViolation = Message<"plates.v1.PlateViolation"> & {
   /**
    * Stable reason code, the same as google.rpc.ErrorInfo.reason of Add's
-   * error: EMPTY, INVALID_CHARACTER, INVALID_FORMAT, ZERO_SEQUENCE,
+   * error: EMPTY, INVALID_CHARACTER (also a separator inside a group, or
+   * З or I where a letter belongs), INVALID_FORMAT, ZERO_SEQUENCE,
    * REGION_LEADING_ZERO or UNKNOWN_REGION.
    *
    * @generated from field: string reason = 1;
