@@ -45,6 +45,11 @@ export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
     // sent, because next() returns then, while the stream may go on.
     inFlight++;
     try {
+      // A call whose deadline passed already (grpc-timeout: 0n, say) does not
+      // reach the handler at all.
+      if (signal.aborted) {
+        throw abortError(signal);
+      }
       return await callSignal.run(signal, () => raceSignal(next(request), signal));
     } finally {
       inFlight--;
@@ -56,10 +61,10 @@ export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
 // Settles with the promise, or rejects with the signal's reason as soon as it
 // aborts, so that a call ends at its deadline even while a query still runs.
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    return Promise.reject(abortError(signal));
-  }
   return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortError(signal));
+    }
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));

@@ -33,6 +33,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // A promise rejection that no code handles is a bug, but one call's bug must
+  // not end the process and every other call with it.
+  process.on("unhandledRejection", (reason) => {
+    logger.error({ err: reason }, "unhandled promise rejection");
+  });
 
   const dbOptions = databaseOptions(config);
   const db: Knex = openDatabase(dbOptions);

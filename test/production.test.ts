@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import http2 from "node:http2";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -285,6 +286,38 @@ describe("deadlines", () => {
     } finally {
       await lock.release();
     }
+  });
+
+  it("ends calls whose deadline passed on arrival", async () => {
+    // An unhandled rejection of the abandoned handler would fail this run.
+    const session = http2.connect(server.baseUrl);
+    try {
+      const body = Buffer.concat([Buffer.from([0, 0, 0, 0, 38, 10, 36]), Buffer.from(randomUUID())]);
+      for (const timeout of ["0n", "1n", "1u", "0S"]) {
+        const status = await new Promise<string | undefined>((resolve, reject) => {
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/plates.v1.PlateService/Get",
+            "content-type": "application/grpc",
+            te: "trailers",
+            authorization: `Bearer ${server.token}`,
+            "grpc-timeout": timeout,
+          });
+          let grpcStatus: string | undefined;
+          stream.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
+          stream.on("trailers", (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined));
+          stream.on("data", () => {});
+          stream.on("close", () => resolve(grpcStatus));
+          stream.on("error", reject);
+          stream.end(body);
+        });
+        expect({ timeout, status }).toEqual({ timeout, status: String(Code.DeadlineExceeded) });
+      }
+    } finally {
+      session.close();
+    }
+    const client = connectClient("connect", server.baseUrl, server.token);
+    expect((await client.list({})).plates.length).toBeGreaterThanOrEqual(0);
   });
 
   it("leaves the pool usable after cancellations", async () => {
