@@ -154,7 +154,12 @@ async function serveServerStream(
     for await (const message of result.message) {
       startStream();
       if (request.method !== "HEAD") {
-        response.write(`${JSON.stringify({ result: responseJson(route, message) })}\n`);
+        const flushed = response.write(`${JSON.stringify({ result: responseJson(route, message) })}\n`);
+        // Produce the next batch only once the client has read this one, and
+        // let other connections' I/O run between batches, because the
+        // in-process transport would otherwise hand out batches without
+        // ever yielding to the event loop.
+        await (flushed ? new Promise((resolve) => setImmediate(resolve)) : drained(response, signal));
       }
     }
   } catch (error) {
@@ -170,6 +175,22 @@ async function serveServerStream(
   }
   startStream();
   response.end();
+}
+
+// Resolves when the response's buffer has drained, or when the call ends
+// because the client went away.
+function drained(response: RouteCall["response"], signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function responseJson(route: HttpRoute, message: Message): JsonValue {
