@@ -316,3 +316,27 @@ describe("search bounds in a nearly full space", () => {
     expect(candidates()).toBe(0);
   });
 });
+
+describe("Generate of military numbers", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer("pglite");
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  // A military plate carries the code of a formation, not of a region, so it
+  // has no region name even where the code equals a region's.
+  it("names no region for formation codes", async () => {
+    const client = connectClient("connect", server.baseUrl, server.token);
+    const response = await client.generate({ amount: 20, type: PlateType.MILITARY, regionCodes: ["05"] });
+    expect(response.plates).toHaveLength(20);
+    for (const plate of response.plates) {
+      expect(plate.regionCode).toBe("05");
+      expect(plate.regionName).toBe("");
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PlateSchema, type GenerateRequest, type GenerateResponseSchema, type Plate } from "../../gen/plates/v1/plate_service_pb.ts";
-import { findRegion } from "../plate/regions.ts";
+import { plateRegion } from "../plate/describe.ts";
 import type { NewPlate, PlateRecord, PlateStore } from "../store/plate-store.ts";
 import { drawNumbers, resolveNumberSpace, type ResolvedSpace } from "./number-space.ts";
 import { toPlate, toProtoType } from "./plates.ts";
@@ -52,7 +52,7 @@ export function toUnstoredPlate(plate: NewPlate): Plate {
     number: plate.number,
     type: toProtoType(plate.type),
     regionCode: plate.regionCode,
-    regionName: findRegion(plate.regionCode)?.nameRu ?? "",
+    regionName: plateRegion(plate.type, plate.regionCode)?.nameRu ?? "",
   });
 }
 
@@ -64,7 +64,7 @@ export function exhaustedError(space: ResolvedSpace, amount: number, left: numbe
   const series = space.series === undefined ? "" : ` of series ${space.series}`;
   const regions =
     space.regionCodes.length === 1 ? `region ${space.regionCodes[0]}` : `${space.regionCodes.length} region codes`;
-  const what = `cannot generate ${amount} ${space.type} numbers${series} in ${regions}`;
+  const what = `cannot generate ${amount} ${amount === 1 ? "number" : "numbers"} of type ${space.type}${series} in ${regions}`;
   const next = "ask for fewer or widen the regions or series";
   if (left < amount) {
     return new ConnectError(
