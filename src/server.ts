@@ -19,6 +19,7 @@ import { createCallLogInterceptor } from "./call-log.ts";
 import { createHealthMonitor } from "./grpc/health.ts";
 import { createReflectionServices } from "./grpc/reflection.ts";
 import { useSpecGrpcMessage } from "./grpc-message.ts";
+import { clampTimeoutHeaders } from "./timeout-headers.ts";
 import { createCorsHandler } from "./http/cors.ts";
 import { createDocsHandler } from "./http/docs.ts";
 import { createLegacyHandler } from "./http/legacy.ts";
@@ -157,6 +158,7 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       sendError(nodeRequest, nodeResponse, new ConnectError("internal error", Code.Internal));
       return;
     }
+    clampTimeoutHeaders(request.headers);
     const contentType = request.headers["content-type"] ?? "";
     if (contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web")) {
       useSpecGrpcMessage(response);

@@ -320,6 +320,35 @@ describe("deadlines", () => {
     expect((await client.list({})).plates.length).toBeGreaterThanOrEqual(0);
   });
 
+  it.each(["597H", "99999999H", "99999999S"])("serves a call with grpc-timeout %s", async (timeout) => {
+    // Longer than Node's timers hold; such deadlines used to fire at once.
+    const session = http2.connect(server.baseUrl);
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const status = await new Promise<string | undefined>((resolve, reject) => {
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/plates.v1.PlateService/List",
+            "content-type": "application/grpc",
+            te: "trailers",
+            authorization: `Bearer ${server.token}`,
+            "grpc-timeout": timeout,
+          });
+          let grpcStatus: string | undefined;
+          stream.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
+          stream.on("trailers", (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined));
+          stream.on("data", () => {});
+          stream.on("close", () => resolve(grpcStatus));
+          stream.on("error", reject);
+          stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        });
+        expect({ attempt, status }).toEqual({ attempt, status: "0" });
+      }
+    } finally {
+      session.close();
+    }
+  });
+
   it("leaves the pool usable after cancellations", async () => {
     const client = connectClient("connect", server.baseUrl, server.token);
     for (let index = 0; index < 4; index++) {
