@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   });
 
   const dbOptions = databaseOptions(config);
-  const db: Knex = openDatabase(dbOptions);
+  const db: Knex = openDatabase(dbOptions, logger);
   const applied = await migrateToLatest(db);
   logger.info({ database: describeDatabase(dbOptions), migrationsApplied: applied }, "database ready");
 

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import knex, { type Knex } from "knex";
+import type { Logger } from "pino";
 import ClientPgLite from "knex-pglite";
 import type { Config } from "../config.ts";
 import { CancellablePgClient } from "./call-signal.ts";
@@ -49,7 +50,19 @@ export const migrationSource: Knex.MigrationSource<string> = {
 };
 
 /** Opens a Knex instance on PostgreSQL or on an embedded PGlite database. */
-export function openDatabase(options: DatabaseOptions): Knex {
+export function openDatabase(options: DatabaseOptions, logger?: Logger): Knex {
+  // Knex prints its warnings (a failed connection attempt, say) as plain text
+  // with a stack; with a logger they become JSON lines like the rest.
+  const log: Knex.Config["log"] =
+    logger === undefined
+      ? undefined
+      : {
+          warn: (message: unknown) => logger.warn({ knex: String(message) }, "database client warning"),
+          error: (message: unknown) => logger.error({ knex: String(message) }, "database client error"),
+          deprecate: (method: string, alternative: string) =>
+            logger.warn({ method, alternative }, "deprecated Knex call"),
+          debug: (message: unknown) => logger.debug({ knex: String(message) }, "database client debug"),
+        };
   if (options.kind === "pglite") {
     mkdirSync(options.directory, { recursive: true });
     lockDirectory(options.directory);
@@ -57,10 +70,12 @@ export function openDatabase(options: DatabaseOptions): Knex {
       client: ClientPgLite,
       dialect: "postgres",
       connection: { filename: path.resolve(options.directory) },
+      log,
     } as Knex.Config);
   }
   return knex({
     client: CancellablePgClient as unknown as typeof Knex.Client,
+    log,
     connection: {
       connectionString: options.url,
       application_name: "plates",
