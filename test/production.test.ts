@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import http2 from "node:http2";
+import net from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { openDatabase, type DatabaseOptions } from "../src/db/database.ts";
 import { TokenStore } from "../src/tokens/token-store.ts";
 import { connectClient, grpcJsClient, repoRoot } from "./support/clients.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
-import { killLeftovers, startService } from "./support/service-process.ts";
+import { killLeftovers, startService, stopService, waitForAddress } from "./support/service-process.ts";
 
 const run = promisify(execFile);
 
@@ -429,6 +430,36 @@ describe("limits", () => {
     expect(performance.now() - started).toBeLessThan(2_000);
     await lock.release();
     expect((await holding).plate?.number).toBe("Р602РР60");
+  });
+});
+
+describe("metrics on a port of their own", () => {
+  afterAll(async () => {
+    await killLeftovers();
+  });
+
+  it("serves /metrics on METRICS_PORT only", { timeout: 90_000 }, async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), "plates-metrics-"));
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", () => resolve()));
+    const metricsPort = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    try {
+      const service = startService({ DATA_DIR: folder, API_TOKENS: "metrics-port-token", METRICS_PORT: String(metricsPort) });
+      const address = await waitForAddress(service);
+      await service.waitForLog((line) => line.msg === "metrics listening");
+
+      const separate = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(separate.status).toBe(200);
+      expect(await separate.text()).toContain("plates_rpc_calls_total");
+      const main = await fetch(`http://${address}/metrics`);
+      expect(main.status).toBe(404);
+
+      const status = await stopService(service);
+      expect(status.code).toBe(0);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 
