@@ -44,6 +44,33 @@ function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>
   return { logger: pino({ level: "info" }, stream), lines };
 }
 
+/** Sends one raw gRPC call with a grpc-timeout header; returns its grpc-status. */
+function grpcStatusOf(
+  session: http2.ClientHttp2Session,
+  method: string,
+  token: string,
+  timeout: string,
+  body: Buffer,
+): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": `/plates.v1.PlateService/${method}`,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${token}`,
+      "grpc-timeout": timeout,
+    });
+    let grpcStatus: string | undefined;
+    stream.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
+    stream.on("trailers", (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined));
+    stream.on("data", () => {});
+    stream.on("close", () => resolve(grpcStatus));
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
 /**
  * Holds an exclusive lock on the suite's plates table from a transaction of
  * its own, so that calls touching the table wait until it is released.
@@ -295,23 +322,7 @@ describe("deadlines", () => {
     try {
       const body = Buffer.concat([Buffer.from([0, 0, 0, 0, 38, 10, 36]), Buffer.from(randomUUID())]);
       for (const timeout of ["0n", "1n", "1u", "0S"]) {
-        const status = await new Promise<string | undefined>((resolve, reject) => {
-          const stream = session.request({
-            ":method": "POST",
-            ":path": "/plates.v1.PlateService/Get",
-            "content-type": "application/grpc",
-            te: "trailers",
-            authorization: `Bearer ${server.token}`,
-            "grpc-timeout": timeout,
-          });
-          let grpcStatus: string | undefined;
-          stream.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
-          stream.on("trailers", (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined));
-          stream.on("data", () => {});
-          stream.on("close", () => resolve(grpcStatus));
-          stream.on("error", reject);
-          stream.end(body);
-        });
+        const status = await grpcStatusOf(session, "Get", server.token, timeout, body);
         expect({ timeout, status }).toEqual({ timeout, status: String(Code.DeadlineExceeded) });
       }
     } finally {
@@ -326,23 +337,7 @@ describe("deadlines", () => {
     const session = http2.connect(server.baseUrl);
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const status = await new Promise<string | undefined>((resolve, reject) => {
-          const stream = session.request({
-            ":method": "POST",
-            ":path": "/plates.v1.PlateService/List",
-            "content-type": "application/grpc",
-            te: "trailers",
-            authorization: `Bearer ${server.token}`,
-            "grpc-timeout": timeout,
-          });
-          let grpcStatus: string | undefined;
-          stream.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
-          stream.on("trailers", (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined));
-          stream.on("data", () => {});
-          stream.on("close", () => resolve(grpcStatus));
-          stream.on("error", reject);
-          stream.end(Buffer.from([0, 0, 0, 0, 0]));
-        });
+        const status = await grpcStatusOf(session, "List", server.token, timeout, Buffer.from([0, 0, 0, 0, 0]));
         expect({ attempt, status }).toEqual({ attempt, status: "0" });
       }
     } finally {

@@ -7,6 +7,7 @@ import { PlateService, PlateType } from "../gen/plates/v1/plate_service_pb.ts";
 import { normalizePlate } from "../src/plate/normalize.ts";
 import { maxGenerateAmount } from "../src/service/generate.ts";
 import { connectClient, grpcJsClient, type ConnectProtocol, type GrpcPlate } from "./support/clients.ts";
+import { seededRandomInt } from "./support/registry.ts";
 import { backends, startTestServer, type TestServer } from "./support/server.ts";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -28,23 +29,6 @@ async function grpcErrorOf(promise: Promise<unknown>): Promise<ServiceError> {
     return error as ServiceError;
   }
   throw new Error("expected the call to fail");
-}
-
-// A seeded generator (mulberry32), so that a test can replay the same draws.
-function seededRandomInt(seed: number): { next: (maxExclusive: number) => number; reset: () => void } {
-  let state = seed;
-  return {
-    next: (maxExclusive) => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * maxExclusive);
-    },
-    reset: () => {
-      state = seed;
-    },
-  };
 }
 
 describe.each(backends)("PlateService on %s", (backend) => {
