@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 
-// Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer delay
+// Node's timers hold at most 2^31 - 1 ms (about 24.8 days). A longer delay
 // fires after 1 ms instead, so a longer client deadline would end the call
 // at once.
 const maxTimerMs = 2 ** 31 - 1;
