@@ -10,7 +10,7 @@ import { requestIdHeader, requestIdKey, resolveRequestId } from "./request-id.ts
  * Writes one log line per call (procedure, code, duration, token name,
  * request id), counts the call in the metrics, echoes the request id in the
  * response headers, and turns every error into the ConnectError the client
- * may see. Place it first, so that it also sees the errors of the
+ * may see. Place it first, so that it also receives the errors of the
  * interceptors after it.
  */
 export function createCallLogInterceptor(logger: Logger, metrics?: Metrics): Interceptor {

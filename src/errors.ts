@@ -34,10 +34,10 @@ function isDatabaseUnavailable(error: unknown): boolean {
 /**
  * Converts any error of a handler into the ConnectError sent to the client.
  * ConnectErrors pass as they are. A query cancelled because the call's signal
- * aborted gets the signal's code (DEADLINE_EXCEEDED or CANCELED), an
- * unreachable database UNAVAILABLE, and anything else INTERNAL with a generic
- * message that names the request id, so that a user's report can be matched
- * to the log. The original error goes only to the log, so no SQL, table name
+ * aborted gets the signal's code (DEADLINE_EXCEEDED or CANCELED). An
+ * unreachable database gets UNAVAILABLE. Anything else gets INTERNAL with a
+ * generic message that names the request id, so that a user's report can be
+ * matched to the log. The original error goes only to the log, so no SQL, table name
  * or stack trace reaches a client.
  */
 export function toClientError(error: unknown, logger: Logger, requestId?: string, signal?: AbortSignal): ConnectError {

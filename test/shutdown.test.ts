@@ -11,8 +11,8 @@ import { testDatabaseUrl } from "./support/server.ts";
 import { killLeftovers, startService, waitForAddress, type ServiceProcess } from "./support/service-process.ts";
 
 // SIGTERM while a client holds an idle HTTP/2 connection and a call waits on
-// a table lock: the call must finish and be committed, new calls refused, the
-// idle session told to go away, and the process must exit 0 in the grace period.
+// a table lock: the call must finish and be committed, new calls rejected, the
+// idle session sent GOAWAY, and the process must exit 0 in the grace period.
 describe("shutdown with calls in flight", () => {
   const token = randomBytes(16).toString("hex");
   const databaseName = `plates_shutdown_${randomBytes(4).toString("hex")}`;

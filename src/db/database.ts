@@ -9,7 +9,7 @@ import * as createPlates from "./migrations/20261204000000_create_plates.ts";
 import * as addPlateTypeAndRegion from "./migrations/20261204010000_add_plate_type_and_region.ts";
 import * as createApiTokens from "./migrations/20261204020000_create_api_tokens.ts";
 
-/** Where the service keeps its data. */
+/** Location of the service's data: a PostgreSQL server or an embedded PGlite folder. */
 export type DatabaseOptions =
   | {
       kind: "postgres";
@@ -93,7 +93,7 @@ export function openDatabase(options: DatabaseOptions, logger?: Logger): Knex {
   });
 }
 
-/** Error raised when another live process holds the embedded database folder. */
+/** Error raised when another live process has the embedded database folder locked. */
 export class DatabaseInUseError extends Error {
   override name = "DatabaseInUseError";
 }
@@ -142,8 +142,8 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-  // A killed process that its parent has not reaped yet still answers
-  // kill(pid, 0), but it is a zombie (state Z) and holds nothing.
+  // kill(pid, 0) succeeds for a killed process that its parent has not
+  // reaped yet, but such a zombie (state Z) has released every file.
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";

@@ -255,7 +255,13 @@ export function openApiPathOf(template: PathTemplate): string {
       continue;
     }
     const segment = template.segments[index];
-    parts.push(segment?.kind === "literal" ? segment.value : segment?.kind === "rest" ? "**" : "*");
+    if (segment?.kind === "literal") {
+      parts.push(segment.value);
+    } else if (segment?.kind === "rest") {
+      parts.push("**");
+    } else {
+      parts.push("*");
+    }
     index++;
   }
   return `/${parts.join("/")}${template.verb === undefined ? "" : `:${template.verb}`}`;
