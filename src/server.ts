@@ -17,6 +17,7 @@ import type { TokenStore } from "./tokens/token-store.ts";
 import { chainVerifiers, createDatabaseVerifier, createStaticVerifier, type TokenVerifier } from "./tokens/verifier.ts";
 import { createCallLogInterceptor } from "./call-log.ts";
 import { createHealthMonitor } from "./grpc/health.ts";
+import { createGrpcUnaryHandler, type ServiceRegistration } from "./grpc/unary.ts";
 import { createReflectionServices } from "./grpc/reflection.ts";
 import { useSpecGrpcMessage } from "./grpc-message.ts";
 import { clampTimeoutHeaders } from "./timeout-headers.ts";
@@ -100,7 +101,12 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
     watchIntervalMs: options.healthWatchIntervalMs ?? 5_000,
     logger,
   });
-  const routes = createRoutes(options, health.service);
+  const registrations = createRegistrations(options, health.service);
+  const routes = (router: ConnectRouter) => {
+    for (const { service, implementation, interceptors } of registrations) {
+      router.service(service, implementation as never, { interceptors });
+    }
+  };
   const handlerOptions = {
     readMaxBytes: options.maxRequestBytes,
     // Every encoding that connect-node implements. A request in another
@@ -139,7 +145,14 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       ? createMetricsHandler(options.metrics)
       : () => false;
 
+  const serveGrpcUnary = createGrpcUnaryHandler(registrations, { readMaxBytes: options.maxRequestBytes, logger });
   const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+    clampTimeoutHeaders(request.headers);
+    // Unary gRPC calls, most of the traffic, skip the HTTP handlers below and
+    // Connect's streaming pipeline.
+    if (request.httpVersionMajor === 2 && serveGrpcUnary(request as http2.Http2ServerRequest, response as http2.Http2ServerResponse)) {
+      return;
+    }
     const nodeRequest = request as NodeRequest;
     const nodeResponse = response as NodeResponse;
     try {
@@ -158,7 +171,6 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       sendError(nodeRequest, nodeResponse, new ConnectError("internal error", Code.Internal));
       return;
     }
-    clampTimeoutHeaders(request.headers);
     const contentType = request.headers["content-type"] ?? "";
     if (contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web")) {
       useSpecGrpcMessage(response);
@@ -268,15 +280,16 @@ function createVerifier(options: PlatesServerOptions): TokenVerifier {
 }
 
 /**
- * Returns the function that registers every service on a router. PlateService
- * needs the token; health checks never do, and reflection does when
+ * Returns every service with its implementation and interceptors, for the
+ * Connect router and the unary gRPC handler alike. PlateService needs the
+ * token; health checks never do, and reflection does when
  * `reflectionRequiresToken` is set. The call log comes first, so that it also
  * logs the calls that the token check rejects.
  */
-function createRoutes(
+function createRegistrations(
   options: PlatesServerOptions,
   healthService: ReturnType<typeof createHealthMonitor>["service"],
-): (router: ConnectRouter) => void {
+): ServiceRegistration[] {
   const plateService = createPlateService(options);
   const reflection = createReflectionServices({
     services: [PlateService, Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection],
@@ -292,10 +305,10 @@ function createRoutes(
   const withoutToken: Interceptor[] = [callLog, limits];
   const reflectionInterceptors = options.reflectionRequiresToken === true ? withToken : withoutToken;
 
-  return (router) => {
-    router.service(PlateService, plateService, { interceptors: withToken });
-    router.service(Health, healthService, { interceptors: withoutToken });
-    router.service(reflectionV1.ServerReflection, reflection.v1, { interceptors: reflectionInterceptors });
-    router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha, { interceptors: reflectionInterceptors });
-  };
+  return [
+    { service: PlateService, implementation: plateService, interceptors: withToken },
+    { service: Health, implementation: healthService, interceptors: withoutToken },
+    { service: reflectionV1.ServerReflection, implementation: reflection.v1, interceptors: reflectionInterceptors },
+    { service: reflectionV1alpha.ServerReflection, implementation: reflection.v1alpha, interceptors: reflectionInterceptors },
+  ];
 }
