@@ -13,6 +13,7 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serviceEntry, serviceNodeOptions } from "../scripts/build.ts";
 import { repoRoot } from "./support/clients.ts";
 import { testDatabaseUrl } from "./support/server.ts";
 
@@ -552,9 +553,8 @@ beforeAll(async () => {
     MAX_REQUEST_BYTES: String(maxRequestBytes),
     LOG_LEVEL: "info",
   });
-  // Node runs the service itself (tsx as a loader, not a wrapper process),
-  // so the child's RSS is the service's.
-  service = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  // The bundle that `npm start` runs, so that the child's RSS is the service's as deployed.
+  service = spawn(process.execPath, [...serviceNodeOptions, serviceEntry], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
   serviceExit = new Promise((resolve) => service.once("exit", () => resolve()));
   let stderr = "";
   service.stderr!.on("data", (chunk: Buffer) => {

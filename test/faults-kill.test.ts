@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -74,31 +73,15 @@ async function findMissing(address: string, token: string, plates: Acknowledged[
   return missing;
 }
 
-/** Returns the ids of the child processes of `pid`, read from /proc. */
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /**
- * Kills the service and the tsx wrapper around it with SIGKILL, as an
- * out-of-memory killer would, and waits until the Node process that ran the
- * service is gone from /proc. The restarted service would otherwise find
- * that process, dead but not yet reaped, still holding the PGlite folder.
+ * Kills the service's process group with SIGKILL, as an out-of-memory killer
+ * would, and waits until the process has exited and been reaped, so that the
+ * restarted service does not find it still holding the PGlite folder.
  */
 async function killHard(service: ServiceProcess): Promise<void> {
-  const wrapperPid = service.child.pid!;
-  const servicePids = childPids(wrapperPid);
-  process.kill(-wrapperPid, "SIGKILL");
+  process.kill(-service.child.pid!, "SIGKILL");
   const status = await service.exited;
   expect(status.signal).toBe("SIGKILL");
-  const deadline = performance.now() + 10_000;
-  while (servicePids.some((pid) => existsSync(`/proc/${pid}`)) && performance.now() < deadline) {
-    await sleep(20);
-  }
 }
 
 /** Loads Adds, kills the service, restarts it and checks every acknowledged Add. */

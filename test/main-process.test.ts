@@ -2,6 +2,7 @@ import { access, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serviceEntry, serviceNodeOptions } from "../scripts/build.ts";
 import {
   callConnectJson,
   killLeftovers,
@@ -25,6 +26,12 @@ async function fileExists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Returns the command line of every child process of `pid`, read from /proc. */
+async function childCommandLines(pid: number): Promise<string[][]> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim().split(/\s+/).filter(Boolean);
+  return Promise.all(children.map(async (child) => (await readFile(`/proc/${child}/cmdline`, "utf8")).split("\0").filter(Boolean)));
 }
 
 describe("main process with generated token", () => {
@@ -142,6 +149,27 @@ describe("main process with generated token", () => {
     expect(second.logs.at(-1)?.msg).toBe("stopped");
     expect(second.stdout()).not.toContain(token);
   }, startTimeoutMs + 15_000);
+});
+
+describe("npm start", () => {
+  afterAll(killLeftovers);
+
+  it("builds the bundle and serves from it with the service's Node options", async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "plates-npm-start-"));
+    try {
+      const service = startService({ DATA_DIR: dataDir, API_TOKENS: "npm-start-token" }, { npmStart: true });
+      const address = await waitForAddress(service);
+      const response = await callConnectJson(address, "Validate", { number: "а123вс77" }, "npm-start-token");
+      expect(plateOf(response.body).number).toBe("А123ВС77");
+
+      // npm's one remaining child is Node running the bundle, with no TypeScript loader.
+      const children = await childCommandLines(service.child.pid!);
+      expect(children.map((commandLine) => commandLine.slice(1))).toEqual([[...serviceNodeOptions, serviceEntry]]);
+    } finally {
+      await killLeftovers();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, startTimeoutMs + 30_000);
 });
 
 describe("main process with invalid setting", () => {

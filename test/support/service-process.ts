@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { serviceEntry, serviceNodeOptions } from "../../scripts/build.ts";
 import { settingNames } from "../../src/config.ts";
 import { repoRoot } from "./clients.ts";
 
@@ -11,7 +12,7 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-/** The service started as `tsx src/main.ts`, with its output collected. */
+/** The service started as `npm start` starts it, with its output collected. */
 export interface ServiceProcess {
   child: ChildProcess;
   /** Parsed JSON lines of standard output, in order. */
@@ -32,16 +33,22 @@ export const configVariables = settingNames;
 export const startTimeoutMs = 45_000;
 const started: ServiceProcess[] = [];
 
-export function startService(settings: Record<string, string>): ServiceProcess {
+/**
+ * Starts the service with `settings` as its only configuration. It runs the
+ * bundle with Node directly, or through `npm start` when `npmStart` is set,
+ * which builds the bundle first.
+ */
+export function startService(settings: Record<string, string>, options: { npmStart?: boolean } = {}): ServiceProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of configVariables) {
     delete env[name];
   }
   Object.assign(env, { HOST: "127.0.0.1", PORT: "0" }, settings);
 
-  // A process group of its own lets cleanup end tsx and the Node process it
-  // starts together.
-  const child = spawn(path.join(repoRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
+  // The bundle that vitest's global setup builds. A process group of its own
+  // lets cleanup end the service and anything it starts together.
+  const [command, args] = options.npmStart === true ? ["npm", ["start", "--silent"]] : [process.execPath, [...serviceNodeOptions, serviceEntry]];
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
