@@ -17,15 +17,23 @@ export const serviceEntry = "dist/src/main.js";
  */
 export const serviceNodeOptions = ["--enable-source-maps", "--max-semi-space-size=8"];
 
-/** Writes the bundle of src/main.ts to dist/src/main.js. */
-export async function buildService(): Promise<void> {
+/** A bundle to build: its entry module and its path under dist/ without the extension. */
+export interface BundleEntry {
+  source: string;
+  output: string;
+}
+
+/**
+ * Writes one bundle per entry under dist/, each with its packages imported
+ * from node_modules. An output must lie as deep below dist/ as its source
+ * lies below the repository root, so that paths that modules resolve against
+ * import.meta.url, such as ../../openapi/, lead to the same files from the
+ * bundle as from the sources.
+ */
+export async function buildBundles(entries: readonly BundleEntry[]): Promise<void> {
   await build({
     absWorkingDir: repoRoot,
-    entryPoints: ["src/main.ts"],
-    // dist/ mirrors the source tree, so that paths that modules resolve
-    // against import.meta.url, such as ../../openapi/, lead to the same files
-    // from the bundle as from the sources.
-    outbase: ".",
+    entryPoints: entries.map(({ source, output }) => ({ in: source, out: output })),
     outdir: "dist",
     bundle: true,
     platform: "node",
@@ -35,6 +43,11 @@ export async function buildService(): Promise<void> {
     sourcemap: true,
     logLevel: "warning",
   });
+}
+
+/** Writes the bundle of src/main.ts to dist/src/main.js. */
+export function buildService(): Promise<void> {
+  return buildBundles([{ source: "src/main.ts", output: "src/main" }]);
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

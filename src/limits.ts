@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { callSignal } from "./db/call-signal.ts";
 
 /** Options of createLimitsInterceptor. */
@@ -7,6 +7,17 @@ export interface LimitsOptions {
   maxConcurrentCalls: number;
   /** Deadline in milliseconds of unary calls whose client sends none; 0 for none. */
   defaultDeadlineMs: number;
+}
+
+/**
+ * Context value that is true when the transport has already applied the
+ * server's default deadline to the call, so that the interceptor need not.
+ */
+export const serverDeadlineAppliedKey = createContextKey(false, { description: "server deadline applied" });
+
+/** Returns the error of a call that ran past the server's default deadline. */
+export function serverDeadlineError(deadlineMs: number): ConnectError {
+  return new ConnectError(`deadline exceeded: the server's limit of ${deadlineMs} ms passed`, Code.DeadlineExceeded);
 }
 
 // Headers that carry a client's deadline in gRPC, gRPC-Web and Connect.
@@ -30,13 +41,11 @@ export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
 
     let signal = request.signal;
     let timer: NodeJS.Timeout | undefined;
-    const hasClientDeadline = deadlineHeaders.some((name) => request.header.has(name));
-    if (!request.stream && !hasClientDeadline && options.defaultDeadlineMs > 0) {
+    const hasDeadline = request.contextValues.get(serverDeadlineAppliedKey) || deadlineHeaders.some((name) => request.header.has(name));
+    if (!request.stream && !hasDeadline && options.defaultDeadlineMs > 0) {
       const controller = new AbortController();
       timer = setTimeout(() => {
-        controller.abort(
-          new ConnectError(`deadline exceeded: the server's limit of ${options.defaultDeadlineMs} ms passed`, Code.DeadlineExceeded),
-        );
+        controller.abort(serverDeadlineError(options.defaultDeadlineMs));
       }, options.defaultDeadlineMs);
       signal = AbortSignal.any([request.signal, controller.signal]);
     }

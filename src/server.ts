@@ -17,7 +17,6 @@ import type { TokenStore } from "./tokens/token-store.ts";
 import { chainVerifiers, createDatabaseVerifier, createStaticVerifier, type TokenVerifier } from "./tokens/verifier.ts";
 import { createCallLogInterceptor } from "./call-log.ts";
 import { createHealthMonitor } from "./grpc/health.ts";
-import { createGrpcUnaryHandler, type ServiceRegistration } from "./grpc/unary.ts";
 import { createReflectionServices } from "./grpc/reflection.ts";
 import { useSpecGrpcMessage } from "./grpc-message.ts";
 import { clampTimeoutHeaders } from "./timeout-headers.ts";
@@ -29,6 +28,7 @@ import { createProbeHandler } from "./http/probes.ts";
 import { sendError, type NodeRequest, type NodeResponse } from "./http/respond.ts";
 import { createRestHandler } from "./http/rest.ts";
 import { createPlateService } from "./service/plate-service.ts";
+import { createUnaryHandler, type ServiceRegistration } from "./unary.ts";
 import type { PlateStore } from "./store/plate-store.ts";
 
 /** Options of createPlatesServer. */
@@ -79,6 +79,8 @@ export interface PlatesServer {
   close(graceMs: number): Promise<void>;
 }
 
+// Deadline in milliseconds of unary calls whose client sends none, unless set.
+const defaultDeadlineMs = 30_000;
 // Every HTTP/2 connection starts with this preface (RFC 9113, section 3.4).
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 // Milliseconds a new connection may stay silent before it is dropped.
@@ -145,19 +147,22 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       ? createMetricsHandler(options.metrics)
       : () => false;
 
-  const serveGrpcUnary = createGrpcUnaryHandler(registrations, { readMaxBytes: options.maxRequestBytes, logger });
+  const serveUnary = createUnaryHandler(registrations, {
+    readMaxBytes: options.maxRequestBytes,
+    acceptCompression: handlerOptions.acceptCompression,
+    defaultDeadlineMs: options.defaultDeadlineMs ?? defaultDeadlineMs,
+    logger,
+  });
   const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
     clampTimeoutHeaders(request.headers);
-    // Unary gRPC calls, most of the traffic, skip the HTTP handlers below and
-    // Connect's streaming pipeline.
-    if (request.httpVersionMajor === 2 && serveGrpcUnary(request as http2.Http2ServerRequest, response as http2.Http2ServerResponse)) {
-      return;
-    }
     const nodeRequest = request as NodeRequest;
     const nodeResponse = response as NodeResponse;
     try {
       if (
         applyCors(nodeRequest, nodeResponse) ||
+        // Unary calls, most of the traffic, before the path templates of the
+        // handlers below; Connect serves what this one does not.
+        serveUnary(request, response) ||
         serveProbes(nodeRequest, nodeResponse) ||
         serveMetrics(nodeRequest, nodeResponse) ||
         serveDocs(nodeRequest, nodeResponse) ||
@@ -299,7 +304,7 @@ function createRegistrations(
   const callLog = createCallLogInterceptor(options.logger, options.metrics);
   const limits = createLimitsInterceptor({
     maxConcurrentCalls: options.maxConcurrentCalls ?? 1_000,
-    defaultDeadlineMs: options.defaultDeadlineMs ?? 30_000,
+    defaultDeadlineMs: options.defaultDeadlineMs ?? defaultDeadlineMs,
   });
   const withToken: Interceptor[] = [callLog, limits, createAuthInterceptor(createVerifier(options))];
   const withoutToken: Interceptor[] = [callLog, limits];

@@ -615,11 +615,12 @@ afterAll(async () => {
 // --- Tests -------------------------------------------------------------------------
 
 describe("random byte strings as numbers", () => {
+  let inputs: Uint8Array[] = [];
   let outcomes: { outcome: string; ms: number }[] = [];
   let bystander: Bystander;
 
   beforeAll(async () => {
-    const inputs = fc.sample(fc.uint8Array({ maxLength: 40 }), { numRuns: randomInputs, seed });
+    inputs = fc.sample(fc.uint8Array({ maxLength: 40 }), { numRuns: randomInputs, seed });
     const items = inputs.map((bytes, index) => {
       const wire = binaryWires[index % binaryWires.length]!;
       const rpc = index % 2 === 0 ? "Add" : "Validate";
@@ -636,16 +637,23 @@ describe("random byte strings as numbers", () => {
     expectBystanderServed(bystander);
   });
 
-  it("responds without INTERNAL over gRPC", () => {
-    const grpc = outcomes.filter((_, index) => binaryWires[index % binaryWires.length] === "grpc");
-    expect(grpc.length).toBeGreaterThan(0);
-    expect(countOutcomes(grpc.filter(({ outcome }) => isUnclear(outcome)))).toEqual({});
+  it("responds without INTERNAL", () => {
+    expect(countOutcomes(outcomes.filter(({ outcome }) => isUnclear(outcome)))).toEqual({});
   });
 
-  // NOTE: Connect for Node 2.1 rejects a string field that is not UTF-8 with INTERNAL ("parse binary").
-  it.fails("responds without INTERNAL over gRPC-Web and the Connect protocol", () => {
-    const others = outcomes.filter((_, index) => binaryWires[index % binaryWires.length] !== "grpc");
-    expect(countOutcomes(others.filter(({ outcome }) => isUnclear(outcome)))).toEqual({});
+  it("rejects invalid UTF-8 with INVALID_ARGUMENT", () => {
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const isUtf8 = (bytes: Uint8Array) => {
+      try {
+        strict.decode(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const invalid = outcomes.filter((_, index) => !isUtf8(inputs[index]!));
+    expect(invalid.length).toBeGreaterThan(0);
+    expect(countOutcomes(invalid)).toEqual({ invalid_argument: invalid.length });
   });
 });
 
@@ -705,15 +713,9 @@ describe("invalid protobuf bytes", () => {
     expectBystanderServed(bystander);
   });
 
-  it("responds with INVALID_ARGUMENT over gRPC", () => {
-    const grpc = results.filter(({ wire }) => wire === "grpc");
-    expect(grpc).toHaveLength(invalidProtobuf.length * 4);
-    expect(grpc.filter(({ outcome }) => outcome !== "invalid_argument")).toEqual([]);
-  });
-
-  // NOTE: Connect for Node 2.1 maps protobuf parse errors to INTERNAL ("parse binary: ..."), not INVALID_ARGUMENT.
-  it.fails("responds with INVALID_ARGUMENT over gRPC-Web and the Connect protocol", () => {
-    expect(results.filter(({ wire, outcome }) => wire !== "grpc" && outcome !== "invalid_argument")).toEqual([]);
+  it("responds with INVALID_ARGUMENT", () => {
+    expect(results).toHaveLength(invalidProtobuf.length * binaryWires.length * 4);
+    expect(results.filter(({ outcome }) => outcome !== "invalid_argument")).toEqual([]);
   });
 });
 
