@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildBundles } from "../scripts/build.ts";
 import type { ReadyMessage } from "./servers/child.ts";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,7 +22,24 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `script` (a path under bench/) under Node with tsx and waits for its ready message. */
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * Bundles `script` (a path under bench/) the way `npm start` bundles the
+ * service, once per run, and returns the path of the bundle, which lies two
+ * folders deep like the script.
+ */
+function bundleOf(script: string): Promise<string> {
+  let bundle = bundles.get(script);
+  if (bundle === undefined) {
+    const output = `bench/${path.basename(script, ".ts")}`;
+    bundle = buildBundles([{ source: script, output }]).then(() => path.join(repoRoot, "dist", `${output}.js`));
+    bundles.set(script, bundle);
+  }
+  return bundle;
+}
+
+/** Starts the bundle of `script` (a path under bench/) under plain Node and waits for its ready message. */
 export async function startBenchProcess(options: {
   name: string;
   script: string;
@@ -30,7 +48,8 @@ export async function startBenchProcess(options: {
   nodeFlags?: string[];
 }): Promise<BenchProcess> {
   const output = openSync(options.logFile, "a");
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), "--import", "tsx", path.join(repoRoot, options.script)], {
+  const bundle = await bundleOf(options.script);
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), bundle], {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", output, "inherit", "ipc"],

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import knex from "knex";
+import { serviceNodeOptions } from "../scripts/build.ts";
 import { migrateToLatest, openDatabase } from "../src/db/database.ts";
 import { hasH2load, runH2load } from "./load/h2load.ts";
 import type { NodeLoadJob } from "./load/node-load.ts";
@@ -31,7 +32,8 @@ Markdown tables; results go to bench/results/ as JSON and Markdown.
   --protocols=LIST        comma-separated: grpc, connect-json
   --in-flight=LIST        comma-separated calls in flight; default 1,16,64,256
   --calls=N               calls of every measured run, in place of the defaults
-  --server-node-flags=S   extra Node options for the server processes, separated by spaces
+  --server-node-flags=S   Node options for the server processes besides the service's own
+                          (${serviceNodeOptions.join(" ")}), separated by spaces
   --label=TEXT            name of this run in the report and the result file names
   --help                  this text
 
@@ -61,7 +63,8 @@ if (options.help) {
 
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const resultsDir = path.join(repoRoot, "bench/results");
-const serverNodeFlags = options["server-node-flags"].split(" ").filter((flag) => flag !== "");
+// Every server runs with the Node options of the service, so that they differ in their RPC layer only.
+const serverNodeFlags = [...serviceNodeOptions, ...options["server-node-flags"].split(" ").filter((flag) => flag !== "")];
 
 /** A process under load and what to load it with. */
 interface Target {
