@@ -156,18 +156,23 @@ class UnaryCall {
     const timeout = parse(typeof timeoutHeader === "string" ? timeoutHeader : null, Number.MAX_SAFE_INTEGER);
     this.timeoutError = timeout.error;
     let timeoutMs = timeout.timeoutMs;
-    let deadlineError = new ConnectError("the operation timed out", Code.DeadlineExceeded);
-    if (timeoutHeader === undefined && options.defaultDeadlineMs > 0) {
+    const serverDeadline = timeoutHeader === undefined && options.defaultDeadlineMs > 0;
+    if (serverDeadline) {
       timeoutMs = options.defaultDeadlineMs;
-      deadlineError = serverDeadlineError(options.defaultDeadlineMs);
       values.set(serverDeadlineAppliedKey, true);
     }
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     if (timeoutMs !== undefined && timeout.error === undefined) {
+      // The error is made only when the deadline passes: an error captures a
+      // stack trace, which would cost every call.
+      const expire = () =>
+        this.controller.abort(
+          serverDeadline ? serverDeadlineError(options.defaultDeadlineMs) : new ConnectError("the operation timed out", Code.DeadlineExceeded),
+        );
       if (timeoutMs <= 0) {
-        this.controller.abort(deadlineError);
+        expire();
       } else {
-        this.timer = setTimeout(() => this.controller.abort(deadlineError), timeoutMs);
+        this.timer = setTimeout(expire, timeoutMs);
       }
     }
 
