@@ -1,5 +1,5 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { callSignal } from "./db/call-signal.ts";
+import { callSignalKey } from "./db/call-signal.ts";
 
 /** Options of createLimitsInterceptor. */
 export interface LimitsOptions {
@@ -26,8 +26,8 @@ const deadlineHeaders = ["grpc-timeout", "connect-timeout-ms"];
 /**
  * Bounds the work of the server. Calls beyond the concurrency limit are
  * rejected instead of queued, and unary calls without a client deadline get
- * the server's default one. Each call runs with its abort signal in
- * callSignal, so that its database queries are cancelled when it aborts.
+ * the server's default one. Each call gets its abort signal in the context
+ * value callSignalKey, so that its database queries are cancelled when it aborts.
  */
 export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
   let inFlight = 0;
@@ -59,7 +59,8 @@ export function createLimitsInterceptor(options: LimitsOptions): Interceptor {
       if (signal.aborted) {
         throw abortError(signal);
       }
-      return await callSignal.run(signal, () => raceSignal(next(request), signal));
+      request.contextValues.set(callSignalKey, signal);
+      return await raceSignal(next(request), signal);
     } finally {
       inFlight--;
       clearTimeout(timer);

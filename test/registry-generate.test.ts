@@ -272,6 +272,7 @@ describe("search bounds in a nearly full space", () => {
       addNew: async () => [],
       lockSeries: async () => undefined,
       transaction: (work) => work(store),
+      withSignal: () => store,
     };
     return { store, candidates: () => candidates };
   }

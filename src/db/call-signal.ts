@@ -1,13 +1,29 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Knex } from "knex";
 import { createRequire } from "node:module";
 
 /**
- * Abort signal of the RPC call that the current code runs for. Queries read
- * it, so that a call whose deadline passes, or whose client goes away, also
- * cancels its database work without every store method taking a signal.
+ * Context value with the abort signal of an RPC call, including the server's
+ * default deadline where one applies. Handlers bind their queries to it, so
+ * that a call whose deadline passes, or whose client goes away, also cancels
+ * its database work.
  */
-export const callSignal = new AsyncLocalStorage<AbortSignal>();
+export const callSignalKey = createContextKey<AbortSignal | undefined>(undefined, { description: "call signal" });
+
+/** Returns the signal that a handler's queries must follow: the call's own, or the context's. */
+export function callSignalOf(context: HandlerContext): AbortSignal {
+  return context.values.get(callSignalKey) ?? context.signal;
+}
+
+/** The query context that binds a Knex query to a signal. */
+interface SignalContext {
+  signal: AbortSignal;
+}
+
+/** Returns the query context that binds a Knex query to `signal`. */
+export function signalContext(signal: AbortSignal): SignalContext {
+  return { signal };
+}
 
 /** Error of a query that did not start because its call was aborted. */
 export class CallAbortedError extends Error {
@@ -19,8 +35,12 @@ interface PgConnection {
   __knex__disposed?: unknown;
 }
 
+interface PgQuery {
+  queryContext?: Partial<SignalContext>;
+}
+
 interface PgClientInternals {
-  _query(connection: PgConnection, query: unknown): Promise<unknown>;
+  _query(connection: PgConnection, query: PgQuery): Promise<unknown>;
   cancelQuery(connection: PgConnection): Promise<unknown>;
 }
 
@@ -31,13 +51,13 @@ const require = createRequire(import.meta.url);
 const KnexPgClient = require("knex/lib/dialects/postgres/index.js") as PgClientClass;
 
 /**
- * Knex's PostgreSQL client, changed so that a query running for a call whose
- * signal aborts is cancelled on the server (pg_cancel_backend) and its
- * connection goes back to the pool instead of waiting for the query.
+ * Knex's PostgreSQL client, changed so that a query bound to a signal (see
+ * signalContext) that aborts is cancelled on the server (pg_cancel_backend)
+ * and its connection goes back to the pool instead of waiting for the query.
  */
 export class CancellablePgClient extends KnexPgClient {
-  override _query(connection: PgConnection, query: unknown): Promise<unknown> {
-    const signal = callSignal.getStore();
+  override _query(connection: PgConnection, query: PgQuery): Promise<unknown> {
+    const signal = query.queryContext?.signal;
     if (signal === undefined) {
       return super._query(connection, query);
     }

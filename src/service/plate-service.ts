@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { callSignalOf } from "../db/call-signal.ts";
 import type { PlateService } from "../../gen/plates/v1/plate_service_pb.ts";
 import type { PlateStore } from "../store/plate-store.ts";
 import { add } from "./add.ts";
@@ -23,14 +24,16 @@ export function createPlateService(options: PlateServiceOptions): ServiceImpl<ty
   const { store } = options;
   const random = options.randomInt ?? ((maxExclusive: number) => randomInt(maxExclusive));
 
+  // Each call's queries follow its signal, so that they are cancelled when it ends.
+  const storeFor = (context: HandlerContext) => store.withSignal(callSignalOf(context));
   return {
-    add: (request) => add(store, request),
-    get: (request) => get(store, request),
-    list: (request) => list(store, request),
-    generate: (request) => generate(store, random, request),
-    find: (request) => find(store, request),
-    delete: (request) => deletePlate(store, request),
+    add: (request, context) => add(storeFor(context), request),
+    get: (request, context) => get(storeFor(context), request),
+    list: (request, context) => list(storeFor(context), request),
+    generate: (request, context) => generate(storeFor(context), random, request),
+    find: (request, context) => find(storeFor(context), request),
+    delete: (request, context) => deletePlate(storeFor(context), request),
     validate: (request) => validate(request),
-    generateStream: (request, context) => generateStream(store, random, request, context.signal),
+    generateStream: (request, context) => generateStream(store.withSignal(context.signal), random, request, context.signal),
   };
 }

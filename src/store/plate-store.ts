@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { signalContext } from "../db/call-signal.ts";
 
 /** A plate as the store keeps it. */
 export interface PlateRecord {
@@ -93,6 +94,12 @@ export interface PlateStore {
    * the store that it is given.
    */
   transaction<T>(work: (store: PlateStore) => Promise<T>): Promise<T>;
+  /**
+   * Returns this store with its queries bound to a call's signal: a query
+   * that runs when the signal aborts is cancelled on the server, and one not
+   * yet started fails with CallAbortedError.
+   */
+  withSignal(signal: AbortSignal): PlateStore;
 }
 
 interface DbPlateRow {
@@ -130,12 +137,35 @@ export class KnexPlateStore implements PlateStore {
   // A store bound to a transaction must run every query on it. On PGlite the
   // transaction keeps the only connection until it ends, so a query on the
   // outer Knex instance would wait for that connection forever.
-  constructor(private readonly db: Knex | Knex.Transaction) {}
+  constructor(
+    private readonly db: Knex | Knex.Transaction,
+    private signal?: AbortSignal,
+  ) {}
+
+  withSignal(signal: AbortSignal): PlateStore {
+    // A new object on top of this one, so that a wrapper of this store, such
+    // as one that counts calls, stays in effect.
+    const bound = Object.create(this) as KnexPlateStore;
+    bound.signal = signal;
+    return bound;
+  }
+
+  /** Starts a query on the plates table, bound to the store's signal. */
+  private plates(): Knex.QueryBuilder {
+    const query = this.db("plates");
+    return this.signal === undefined ? query : query.queryContext(signalContext(this.signal));
+  }
+
+  /** Runs a raw statement, bound to the store's signal. */
+  private raw<T>(sql: string, bindings: readonly Knex.RawBinding[]): Knex.Raw<T> {
+    const query = this.db.raw<T>(sql, bindings);
+    return this.signal === undefined ? query : query.queryContext(signalContext(this.signal));
+  }
 
   async add(plate: NewPlate): Promise<PlateRecord | undefined> {
     // ON CONFLICT DO NOTHING lets the unique index settle concurrent adds of
     // one number: the first insert wins and the others return no row.
-    const rows: DbPlateRow[] = await this.db("plates")
+    const rows: DbPlateRow[] = await this.plates()
       .insert({ number: plate.number, type: plate.type, region_code: plate.regionCode })
       .onConflict("number")
       .ignore()
@@ -145,24 +175,24 @@ export class KnexPlateStore implements PlateStore {
   }
 
   async get(id: string): Promise<PlateRecord | undefined> {
-    const row: DbPlateRow | undefined = await this.db("plates").select(columns).where({ id }).first();
+    const row: DbPlateRow | undefined = await this.plates().select(columns).where({ id }).first();
     return row === undefined ? undefined : toRecord(row);
   }
 
   async findByNumber(number: string): Promise<PlateRecord | undefined> {
-    const row: DbPlateRow | undefined = await this.db("plates").select(columns).where({ number }).first();
+    const row: DbPlateRow | undefined = await this.plates().select(columns).where({ number }).first();
     return row === undefined ? undefined : toRecord(row);
   }
 
   async delete(id: string): Promise<boolean> {
     // RETURNING instead of the affected row count, which knex-pglite does not
     // report for DELETE.
-    const rows: { id: string }[] = await this.db("plates").where({ id }).delete().returning("id");
+    const rows: { id: string }[] = await this.plates().where({ id }).delete().returning("id");
     return rows.length > 0;
   }
 
   async list(options: { limit: number; after?: PlateCursor; filter?: PlateFilter }): Promise<PlateRecord[]> {
-    const query = this.db("plates")
+    const query = this.plates()
       .select(columns)
       .orderBy([
         { column: "created_at", order: "desc" },
@@ -195,7 +225,7 @@ export class KnexPlateStore implements PlateStore {
     }
     // One array parameter instead of one parameter per number keeps the
     // statement the same size for any batch.
-    const rows: { number: string }[] = await this.db("plates")
+    const rows: { number: string }[] = await this.plates()
       .select("number")
       .whereRaw("number = any(?::text[])", [[...numbers]]);
     return new Set(rows.map((row) => row.number));
@@ -205,7 +235,7 @@ export class KnexPlateStore implements PlateStore {
     if (space.regionCodes.length === 0) {
       return 0;
     }
-    const query = this.db("plates")
+    const query = this.plates()
       .where("type", space.type)
       .whereIn("region_code", space.regionCodes)
       .count<{ count: string | number }[]>("* as count");
@@ -228,7 +258,7 @@ export class KnexPlateStore implements PlateStore {
     // row locks in the same order and do not deadlock each other within one
     // statement. ON CONFLICT skips numbers that a concurrent transaction
     // inserted after the NOT EXISTS check.
-    const result = await this.db.raw<{ rows: DbPlateRow[] }>(
+    const result = await this.raw<{ rows: DbPlateRow[] }>(
       `insert into plates (number, type, region_code)
        select number, type, region_code from (
          select candidate.number, candidate.type, candidate.region_code
@@ -250,7 +280,7 @@ export class KnexPlateStore implements PlateStore {
     // A transaction-level advisory lock on a 64-bit hash of the key. A hash
     // collision only makes two unrelated reservations wait for each other.
     const key = `plates.reserve/${space.type}/${space.series ?? ""}`;
-    await this.db.raw("select pg_advisory_xact_lock(hashtextextended(?, 0))", [key]);
+    await this.raw("select pg_advisory_xact_lock(hashtextextended(?, 0))", [key]);
   }
 
   async transaction<T>(work: (store: PlateStore) => Promise<T>): Promise<T> {
@@ -259,7 +289,7 @@ export class KnexPlateStore implements PlateStore {
     const attempts = this.db.isTransaction === true ? 1 : maxTransactionAttempts;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction((trx) => work(new KnexPlateStore(trx)));
+        return await this.db.transaction((trx) => work(new KnexPlateStore(trx, this.signal)));
       } catch (error) {
         if (attempt >= attempts || !isRetryable(error)) {
           throw error;
