@@ -449,8 +449,9 @@ async function runProfiles(report: BenchReport): Promise<void> {
   // Get by default; --rpcs picks another one (Add needs the Node generator and is not profiled).
   const profileRpc = rpcFilter?.[0] ?? "Get";
   for (const name of options.targets?.split(",") ?? ["bare-connect", "plates"]) {
-    for (const protocol of protocols) {
-      const target = targetCatalog[name]!;
+    const target = targetCatalog[name]!;
+    // @grpc/grpc-js speaks gRPC only.
+    for (const protocol of protocols.filter((candidate) => target.protocols.includes(candidate))) {
       const prefix = `${name}-${profileRpc}-${protocol}${options.label === "" ? "" : `-${options.label}`}`;
       // Every thread writes a profile of its own (tsx runs its module loader
       // on a worker thread), so each run gets a folder and the main thread's
