@@ -176,7 +176,7 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       sendError(nodeRequest, nodeResponse, new ConnectError("internal error", Code.Internal));
       return;
     }
-    const contentType = request.headers["content-type"] ?? "";
+    const contentType = (request.headers["content-type"] ?? "").toLowerCase();
     if (contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web")) {
       useSpecGrpcMessage(response);
     }

@@ -59,6 +59,9 @@ type Wire = "grpc" | "grpc-web" | "connect";
 // trace for every call. One shared error costs nothing per call.
 const callCompleted = new ConnectError("call completed", Code.Canceled);
 
+// Responses smaller than this many bytes are sent uncompressed, as Connect does by default.
+const compressMinBytes = 1024;
+
 // RST_STREAM code INTERNAL_ERROR (RFC 9113, section 7).
 const http2ErrorInternal = 0x2;
 
@@ -90,7 +93,7 @@ const connectContentType = /^application\/(?:(json)(?:; ?charset=utf-?8)?|proto)
  */
 export function createUnaryHandler(registrations: readonly ServiceRegistration[], options: UnaryHandlerOptions) {
   const routes = new Map<string, UnaryRoute>();
-  const limits = { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff, compressMinBytes: 1024 };
+  const limits = { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff, compressMinBytes };
   for (const { service, implementation, interceptors } of registrations) {
     const serviceSpec = createServiceImplSpec(service, implementation as never);
     for (const method of service.methods) {
@@ -112,7 +115,8 @@ export function createUnaryHandler(registrations: readonly ServiceRegistration[]
     if (route === undefined) {
       return false;
     }
-    const contentType = headers["content-type"] ?? "";
+    // Media types are case-insensitive (RFC 9110, section 8.3.1).
+    const contentType = (headers["content-type"] ?? "").toLowerCase();
     const grpcEncoding = headers["grpc-encoding"];
     const identity = grpcEncoding === undefined || grpcEncoding === "identity";
     if ((contentType === "application/grpc" || contentType === "application/grpc+proto") && identity && request.httpVersionMajor === 2) {
@@ -139,6 +143,9 @@ class UnaryCall {
   private readonly compression: ReturnType<typeof compressionNegotiate>;
   private readonly timeoutError: ConnectError | undefined;
   private timer: NodeJS.Timeout | undefined;
+  // Set once the implementation, or the interceptors with an error in its
+  // place, start to run: from then on the body is not read further.
+  private running = false;
   private finished = false;
 
   constructor(
@@ -165,22 +172,30 @@ class UnaryCall {
     if (timeoutMs !== undefined && timeout.error === undefined) {
       // The error is made only when the deadline passes: an error captures a
       // stack trace, which would cost every call.
-      const expire = () =>
-        this.controller.abort(
-          serverDeadline ? serverDeadlineError(options.defaultDeadlineMs) : new ConnectError("the operation timed out", Code.DeadlineExceeded),
-        );
+      const deadlineError = () =>
+        serverDeadline ? serverDeadlineError(options.defaultDeadlineMs) : new ConnectError("the operation timed out", Code.DeadlineExceeded);
       if (timeoutMs <= 0) {
-        expire();
+        // The call fails with this reason as soon as start() runs.
+        this.controller.abort(deadlineError());
       } else {
-        this.timer = setTimeout(expire, timeoutMs);
+        this.timer = setTimeout(() => {
+          const error = deadlineError();
+          this.controller.abort(error);
+          // A client still sending its body gets the error now, not when the body ends.
+          this.run(error);
+        }, timeoutMs);
       }
     }
 
+    // gRPC and gRPC-Web requests come here uncompressed only, but their
+    // responses are compressed as the client accepts, as Connect does.
+    const acceptHeader = wire === "connect" ? "accept-encoding" : "grpc-accept-encoding";
+    const accepted = headers[acceptHeader];
     this.compression = compressionNegotiate(
-      wire === "connect" ? options.acceptCompression : [],
+      options.acceptCompression,
       wire === "connect" ? (headers["content-encoding"] ?? null) : null,
-      wire === "connect" ? (headers["accept-encoding"] ?? null) : null,
-      "accept-encoding",
+      typeof accepted === "string" ? accepted : null,
+      acceptHeader,
     );
     const responseHeader = new Headers({ "content-type": responseContentTypes[wire] });
     if (wire === "connect" && !binary) {
@@ -207,6 +222,10 @@ class UnaryCall {
 
   /** Starts reading the body; the call goes on from the events of the request. */
   start(): void {
+    const reason: unknown = this.controller.signal.reason;
+    if (reason instanceof ConnectError) {
+      this.run(reason);
+    }
     // Only a client that goes away before the response is complete cancels the call.
     this.response.once("close", () => {
       if (!this.finished) {
@@ -220,19 +239,22 @@ class UnaryCall {
     const chunks: Buffer[] = [];
     let size = 0;
     this.request.on("data", (chunk: Buffer) => {
-      if (this.finished) {
+      if (this.running || this.finished) {
         return;
       }
       size += chunk.length;
       if (size > maxBodyBytes) {
-        this.fail(new ConnectError(`message larger than the maximum of ${this.options.readMaxBytes} bytes`, Code.ResourceExhausted));
+        this.run(new ConnectError(`message larger than the maximum of ${this.options.readMaxBytes} bytes`, Code.ResourceExhausted));
         return;
       }
       chunks.push(chunk);
     });
     this.request.on("end", () => {
-      if (!this.finished) {
-        this.serve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).catch((error: unknown) => this.fail(error));
+      if (!this.running && !this.finished) {
+        this.running = true;
+        this.parseRequest(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+          .then((input) => this.invoke(input))
+          .catch((error: unknown) => this.fail(error));
       }
     });
     this.request.on("error", () => this.abort(callCompleted));
@@ -244,9 +266,22 @@ class UnaryCall {
     this.controller.abort(reason);
   }
 
-  private async serve(body: Buffer): Promise<void> {
+  /**
+   * Ends a call that cannot run, with `error`, before its body is complete:
+   * the interceptors still run, so that the call is logged, counted and
+   * authenticated like any other.
+   */
+  private run(error: ConnectError): void {
+    if (this.running || this.finished) {
+      return;
+    }
+    this.running = true;
+    this.invoke(error).catch((invokeError: unknown) => this.fail(invokeError));
+  }
+
+  /** Runs the interceptors and the implementation on `input`, or the interceptors and `input` as the error. */
+  private async invoke(input: unknown): Promise<void> {
     const { spec, interceptors } = this.route;
-    const input = await this.parseRequest(body);
     let output: unknown;
     if (input instanceof ConnectError) {
       // Still run the interceptors, so that the call is logged, counted and
@@ -289,10 +324,16 @@ class UnaryCall {
       return new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
     }
     if (body[0] !== 0) {
+      // The gRPC spec and Connect answer INTERNAL here, which reads as a
+      // fault of the server; the fault is the client's.
       return new ConnectError("protocol error: received a compressed message without grpc-encoding", Code.InvalidArgument);
     }
-    if (body.readUInt32BE(1) !== body.length - 5) {
-      return new ConnectError("protocol error: a unary request must carry exactly one message", Code.Unimplemented);
+    const length = body.readUInt32BE(1);
+    if (body.length < 5 + length) {
+      return new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+    }
+    if (body.length > 5 + length) {
+      return new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
     }
     return decodeBinary(schema, body.subarray(5));
   }
@@ -307,9 +348,9 @@ class UnaryCall {
       if (this.wire === "connect") {
         await this.respondConnect(message, error);
       } else if (this.wire === "grpc") {
-        this.respondGrpc(message, error);
+        await this.respondGrpc(message, error);
       } else {
-        this.respondGrpcWeb(message, error);
+        await this.respondGrpcWeb(message, error);
       }
     } catch (writeError) {
       this.writeFailed(writeError);
@@ -325,23 +366,27 @@ class UnaryCall {
     return "stream" in response ? response.stream.destroyed || response.stream.closed : response.destroyed;
   }
 
-  private respondGrpc(message: Uint8Array | undefined, error: ConnectError | undefined): void {
+  private async respondGrpc(message: Uint8Array | undefined, error: ConnectError | undefined): Promise<void> {
     const { context } = this;
     const response = this.response as http2.Http2ServerResponse;
     if (message === undefined) {
       // A trailers-only response: status and trailers in one HEADERS frame
-      // that ends the stream, which gRPC clients require.
+      // that ends the stream, which gRPC clients require. Headers set on the
+      // response before, such as those of CORS, go with them.
       setTrailerStatus(context.responseTrailer, error);
-      response.stream.respond({ ":status": 200, ...toNodeHeaders(context.responseHeader), ...toNodeHeaders(context.responseTrailer) }, { endStream: true });
+      const headers = { ...response.getHeaders(), ":status": 200, ...toNodeHeaders(context.responseHeader), ...toNodeHeaders(context.responseTrailer) };
+      response.stream.respond(headers, { endStream: true });
       return;
     }
+    const frame = await this.compressedEnvelope(message);
     response.writeHead(200, toNodeHeaders(context.responseHeader));
     response.addTrailers(toNodeHeaders(context.responseTrailer));
-    response.end(envelope(0, message));
+    response.end(frame);
   }
 
-  private respondGrpcWeb(message: Uint8Array | undefined, error: ConnectError | undefined): void {
+  private async respondGrpcWeb(message: Uint8Array | undefined, error: ConnectError | undefined): Promise<void> {
     const { context, response } = this;
+    const frame = message === undefined ? undefined : await this.compressedEnvelope(message);
     setTrailerStatus(context.responseTrailer, error);
     let trailer = "";
     context.responseTrailer.forEach((value, name) => {
@@ -349,7 +394,17 @@ class UnaryCall {
     });
     const trailerFrame = envelope(0x80, Buffer.from(trailer, "utf8"));
     response.writeHead(200, toNodeHeaders(context.responseHeader));
-    response.end(message === undefined ? trailerFrame : Buffer.concat([envelope(0, message), trailerFrame]));
+    response.end(frame === undefined ? trailerFrame : Buffer.concat([frame, trailerFrame]));
+  }
+
+  /** Frames a response message, compressed when the client accepts it and it is large enough. */
+  private async compressedEnvelope(message: Uint8Array): Promise<Buffer> {
+    const compression = this.compression.response;
+    if (compression === null || message.byteLength < compressMinBytes) {
+      return envelope(0, message);
+    }
+    this.context.responseHeader.set("grpc-encoding", compression.name);
+    return envelope(1, await compression.compress(message));
   }
 
   private async respondConnect(message: Uint8Array | undefined, error: ConnectError | undefined): Promise<void> {
@@ -364,7 +419,7 @@ class UnaryCall {
       body = errorToJsonBytes(connectError, {});
     }
     const compression = this.compression.response;
-    if (compression !== null && body.byteLength >= 1024) {
+    if (compression !== null && body.byteLength >= compressMinBytes) {
       body = await compression.compress(body);
       context.responseHeader.set("content-encoding", compression.name);
     }

@@ -107,6 +107,24 @@ describe("compression", () => {
     expect(response.plates).toHaveLength(200);
   });
 
+  it("compresses gRPC response the client accepts", async () => {
+    const result = await rawGrpcCall(server, "Generate", request, { "grpc-accept-encoding": "gzip" });
+    expect(result.trailers["grpc-status"]).toBe("0");
+    expect(result.headers["grpc-encoding"]).toBe("gzip");
+    expect(result.frames[0]?.compressed).toBe(true);
+    const response = fromBinary(GenerateResponseSchema, gunzipSync(result.frames[0]?.payload ?? Buffer.alloc(0)));
+    expect(response.plates).toHaveLength(200);
+  });
+
+  it("sends small gRPC response uncompressed", async () => {
+    const small = toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { amount: 1 }));
+    const result = await rawGrpcCall(server, "Generate", small, { "grpc-accept-encoding": "gzip" });
+    expect(result.trailers["grpc-status"]).toBe("0");
+    expect(result.headers["grpc-encoding"]).toBeUndefined();
+    expect(result.frames[0]?.compressed).toBe(false);
+    expect(fromBinary(GenerateResponseSchema, result.frames[0]?.payload ?? Buffer.alloc(0)).plates).toHaveLength(1);
+  });
+
   it("rejects unsupported gRPC encoding", async () => {
     const result = await rawGrpcCall(server, "Generate", request, { "grpc-encoding": "deflate" });
     expect(result.trailers["grpc-status"]).toBe("12");
@@ -200,6 +218,29 @@ describe("CORS with allowed origin", () => {
     for (const header of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) {
       expect(exposed).toContain(header);
     }
+  });
+
+  it("keeps CORS headers on gRPC error", async () => {
+    const result = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      const session = http2.connect(server.baseUrl);
+      session.on("error", reject);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/plates.v1.PlateService/Validate",
+        "content-type": "application/grpc",
+        te: "trailers",
+        origin,
+      });
+      stream.on("response", (headers) => {
+        session.close();
+        resolve(headers);
+      });
+      stream.on("error", reject);
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    expect(result["grpc-status"]).toBe("16");
+    expect(result["access-control-allow-origin"]).toBe(origin);
+    expect(result.vary).toContain("Origin");
   });
 
   it("serves gRPC-Web call with origin", async () => {

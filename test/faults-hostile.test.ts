@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { createGzip } from "node:zlib";
+import { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import fc from "fast-check";
 import pg from "pg";
@@ -820,6 +821,72 @@ describe("malformed requests", () => {
     session.close();
   });
 
+  it("answers malformed gRPC envelopes with clear codes", async () => {
+    const session = await connectHttp2();
+    const message = stringField(Buffer.from("А123ВС77"));
+    const whole = grpcFrame(message);
+    const cases: [string, Buffer, string][] = [
+      ["a prefix that promises more bytes than follow", whole.subarray(0, whole.length - 3), "invalid_argument"],
+      ["two messages", Buffer.concat([whole, whole]), "unimplemented"],
+      ["the compressed flag without grpc-encoding", grpcFrame(message, true), "invalid_argument"],
+    ];
+    for (const [name, body, expected] of cases) {
+      for (const wire of ["grpc", "grpc-web"] as Wire[]) {
+        const request = { ...wireRequest(wire, "Validate", message), body };
+        const outcome = outcomeOf(wire, await sendHttp2(session, request));
+        expect({ name, wire, outcome }).toEqual({ name, wire, outcome: expected });
+      }
+    }
+    session.close();
+  });
+
+  it("ends a call at its deadline while the body still arrives", async () => {
+    const session = await connectHttp2();
+    const started = performance.now();
+    const cases: [Wire, Record<string, string>, Buffer][] = [
+      // The prefix promises 1,000 bytes, and only 5 of them are sent.
+      ["grpc", { "grpc-timeout": "300m" }, Buffer.from([0, 0, 0, 0x03, 0xe8, 0x0a, 0x03, 0x41, 0x42, 0x43])],
+      ["connect-json", { "connect-timeout-ms": "300" }, Buffer.from('{"number":"А1')],
+    ];
+    const outcomes = await Promise.all(
+      cases.map(
+        ([wire, headers, partial]) =>
+          new Promise<string>((resolve) => {
+            const stream = session.request({ ":method": "POST", ":path": "/plates.v1.PlateService/Validate", ...wireHeaders(wire), ...headers });
+            const timer = setTimeout(() => resolve("timeout"), callTimeoutMs);
+            stream.on("response", (received) => {
+              clearTimeout(timer);
+              const status = wire === "grpc" ? Number(received["grpc-status"]) : undefined;
+              resolve(status === undefined ? `HTTP ${received[":status"]}` : codeName(status));
+              stream.close(http2.constants.NGHTTP2_CANCEL);
+            });
+            stream.on("error", () => {});
+            // The body never ends.
+            stream.write(partial);
+          }),
+      ),
+    );
+    session.destroy();
+    // Connect answers DEADLINE_EXCEEDED with HTTP 504.
+    expect(outcomes).toEqual(["deadline_exceeded", "HTTP 504"]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it("reads gRPC content types in any case", async () => {
+    const session = await connectHttp2();
+    const response = await sendHttp2(session, {
+      path: "/plates.v1.PlateService/Get",
+      headers: { ...wireHeaders("grpc"), "content-type": "Application/GRPC" },
+      body: grpcFrame(stringField(Buffer.from("a/b:c"))),
+    });
+    session.close();
+    const status = response.trailers["grpc-status"] ?? response.headers["grpc-status"];
+    const message = response.trailers["grpc-message"] ?? response.headers["grpc-message"];
+    expect(status).toBe(String(Code.InvalidArgument));
+    // Percent-encoded as the gRPC spec says: ":" and "/" stay as they are.
+    expect(message).toBe('invalid id "a/b:c": expected a UUID');
+  });
+
   it("rejects 20 MB bodies early", async () => {
     const size = 20 * 1024 * 1024;
     const readPeak = watchRss();
@@ -844,6 +911,40 @@ describe("malformed requests", () => {
     // A body read whole would add at least its 20 MB.
     expect(readPeak()).toBeLessThan(20 * 1024 * 1024);
     expectBystanderServed(bystander);
+  });
+
+  // NOTE: with grpc-encoding gzip the call goes to Connect for Node, which
+  // sends its trailers but leaves the stream open until the client resets it,
+  // as gRPC clients do once they read the status.
+  it("closes the stream of an oversized gRPC upload", async () => {
+    // Sixteen times the limit, in one write that HTTP/2 flow control holds back.
+    const body = grpcFrame(stringField(Buffer.alloc(maxRequestBytes * 16, 0x61)));
+    const session = await connectHttp2();
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/plates.v1.PlateService/Add", ...wireHeaders("grpc") });
+      let status: string | undefined;
+      stream.on("response", (headers) => {
+        status ??= headers["grpc-status"] as string | undefined;
+      });
+      stream.on("trailers", (trailers) => {
+        status ??= trailers["grpc-status"] as string | undefined;
+      });
+      stream.on("error", () => {});
+      stream.resume();
+      stream.end(body);
+      // The client never cancels: the server must end the stream itself.
+      const closed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), callTimeoutMs);
+        stream.once("close", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      expect(closed).toBe(true);
+      expect(status).toBe(String(Code.ResourceExhausted));
+    } finally {
+      session.destroy();
+    }
   });
 
   it("rejects a gzip bomb", async () => {
