@@ -11,10 +11,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Knex } from "knex";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { signalContext } from "../src/db/call-signal.ts";
 import { openDatabase, type DatabaseOptions } from "../src/db/database.ts";
 import { TokenStore } from "../src/tokens/token-store.ts";
 import { connectClient, grpcJsClient, repoRoot } from "./support/clients.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { startTestServer, testDatabaseUrl, type TestServer } from "./support/server.ts";
 import { killLeftovers, startService, stopService, waitForAddress } from "./support/service-process.ts";
 
 const run = promisify(execFile);
@@ -277,6 +278,31 @@ describe("deadlines", () => {
 
   afterAll(async () => {
     await server?.close();
+  });
+
+  it("closes the connection of a cancelled query", async () => {
+    // pg_cancel_backend cancels whatever the backend runs when the request
+    // lands, so a connection whose query was cancelled must not serve
+    // another call's query: the cancel could land on that one instead.
+    const db = openDatabase({ kind: "postgres", url: testDatabaseUrl, poolMax: 1 });
+    try {
+      // The pool's one connection serves this query and then the slow one.
+      const first = await db.raw<{ rows: { pid: number }[] }>("select pg_backend_pid() as pid");
+      const controller = new AbortController();
+      const slow = db.raw("select pg_sleep(5)").queryContext(signalContext(controller.signal));
+      const settled = slow.then(
+        () => "completed",
+        (error: { code?: string }) => error.code ?? "failed",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      controller.abort(new ConnectError("deadline", Code.DeadlineExceeded));
+      // 57014 is query_canceled.
+      expect(await settled).toBe("57014");
+      const next = await db.raw<{ rows: { pid: number }[] }>("select pg_backend_pid() as pid");
+      expect(next.rows[0]?.pid).not.toBe(first.rows[0]?.pid);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it("cancels the query at the client's deadline", async () => {

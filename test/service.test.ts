@@ -330,7 +330,7 @@ describe.each(backends)("PlateService on %s", (backend) => {
   it("rejects an oversized body before parsing it", async () => {
     const response = await fetch(new URL("/plates.v1.PlateService/Add", server.baseUrl), {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${server.token}` },
       body: JSON.stringify({ number: "А".repeat(1024 * 1024) }),
     });
     expect(response.status).not.toBe(200);

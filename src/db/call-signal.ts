@@ -65,10 +65,13 @@ export class CancellablePgClient extends KnexPgClient {
       return Promise.reject(new CallAbortedError("query not started: the call was cancelled or its deadline passed"));
     }
     const cancel = () => {
-      this.cancelQuery(connection).catch((error: unknown) => {
-        // The query could not be cancelled, so the connection must not be
-        // reused: Knex destroys a connection marked as disposed.
-        connection.__knex__disposed = error;
+      // pg_cancel_backend cancels whatever the backend runs when the request
+      // arrives. The query may have ended by then and the connection gone to
+      // another call's query, so the connection is never reused: Knex
+      // destroys a connection marked as disposed when it is released.
+      connection.__knex__disposed = new CallAbortedError("the connection's query was cancelled");
+      this.cancelQuery(connection).catch(() => {
+        // The query could not be cancelled; its connection is closed anyway.
       });
     };
     signal.addEventListener("abort", cancel, { once: true });
