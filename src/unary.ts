@@ -15,7 +15,6 @@ import {
   codeToHttpStatus,
   errorToJsonBytes,
   parseTimeout as parseConnectTimeout,
-  trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
@@ -423,12 +422,16 @@ class UnaryCall {
       body = await compression.compress(body);
       context.responseHeader.set("content-encoding", compression.name);
     }
-    const header = trailerMux(context.responseHeader, context.responseTrailer);
-    header.set("content-length", String(body.byteLength));
+    // Unary Connect responses carry their trailers as headers prefixed with "trailer-".
+    const headers = toNodeHeaders(context.responseHeader);
+    context.responseTrailer.forEach((value, name) => {
+      headers[`trailer-${name}`] = value;
+    });
+    headers["content-length"] = body.byteLength;
     if (this.cannotRespond()) {
       return;
     }
-    response.writeHead(status, toNodeHeaders(header));
+    response.writeHead(status, headers);
     response.end(body);
   }
 
