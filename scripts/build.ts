@@ -15,7 +15,7 @@ export const serviceEntry = "dist/src/main.js";
  * package.json. Semi-spaces of at most 8 MB keep the young generation small,
  * and a heap growing factor of 3 makes V8 collect the old generation before
  * it grows far beyond the live objects. Under 256 calls in flight the two
- * took peak RSS from 200 to 210 MB down to 160 to 180 MB for 3 to 9% more
+ * took peak RSS from 185 to 210 MB down to 160 to 180 MB for up to 9% more
  * CPU time per call (see docs/benchmarks.md).
  */
 export const serviceNodeOptions = ["--enable-source-maps", "--max-semi-space-size=8", "--heap-growing-percent=200"];
