@@ -154,7 +154,7 @@ describe("main process with generated token", () => {
 describe("npm start", () => {
   afterAll(killLeftovers);
 
-  it("builds the bundle and serves from it with the service's Node options", async () => {
+  it("serves from the built bundle", async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), "plates-npm-start-"));
     try {
       const service = startService({ DATA_DIR: dataDir, API_TOKENS: "npm-start-token" }, { npmStart: true });
