@@ -197,6 +197,31 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
     logger.debug({ err: error }, "HTTP/1.1 client error");
     socket.destroy();
   });
+  // Node tracks the idle connections of an HTTP/1.1 server only while that
+  // server listens, and this one never does: the TCP server hands it its
+  // sockets. So the requests in flight on each socket are counted here,
+  // for shutdown to close the idle sockets at once and the others after
+  // their response.
+  const http1Requests = new Map<net.Socket, number>();
+  let shuttingDown = false;
+  http1Server.on("connection", (socket: net.Socket) => {
+    http1Requests.set(socket, 0);
+    socket.once("close", () => http1Requests.delete(socket));
+  });
+  http1Server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const socket = request.socket;
+    http1Requests.set(socket, (http1Requests.get(socket) ?? 0) + 1);
+    if (shuttingDown) {
+      response.shouldKeepAlive = false;
+    }
+    response.once("close", () => {
+      const inFlight = (http1Requests.get(socket) ?? 1) - 1;
+      http1Requests.set(socket, inFlight);
+      if (shuttingDown && inFlight === 0) {
+        socket.end();
+      }
+    });
+  });
 
   const sockets = new Set<net.Socket>();
   const tcpServer = net.createServer((socket) => {
@@ -222,8 +247,12 @@ export function createPlatesServer(options: PlatesServerOptions): PlatesServer {
       const closed = new Promise<void>((resolve) => tcpServer.close(() => resolve()));
       // Idle HTTP/1.1 connections close now and busy ones after their
       // response; HTTP/2 sessions get GOAWAY and close once their streams end.
-      http1Server.close();
-      http1Server.closeIdleConnections();
+      shuttingDown = true;
+      for (const [socket, inFlight] of http1Requests) {
+        if (inFlight === 0) {
+          socket.end();
+        }
+      }
       for (const session of sessions) {
         session.close();
       }
@@ -286,7 +315,7 @@ function createVerifier(options: PlatesServerOptions): TokenVerifier {
 
 /**
  * Returns every service with its implementation and interceptors, for the
- * Connect router and the unary gRPC handler alike. PlateService needs the
+ * Connect router and the unary handler alike. PlateService needs the
  * token; health checks never do, and reflection does when
  * `reflectionRequiresToken` is set. The call log comes first, so that it also
  * logs the calls that the token check rejects.

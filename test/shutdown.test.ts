@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import http2 from "node:http2";
+import net from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import knex, { type Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectClient } from "./support/clients.ts";
-import { testDatabaseUrl } from "./support/server.ts";
+import { startTestServer, testDatabaseUrl, type TestServer } from "./support/server.ts";
 import { killLeftovers, startService, waitForAddress, type ServiceProcess } from "./support/service-process.ts";
 
 // SIGTERM while a client holds an idle HTTP/2 connection and a call waits on
@@ -88,5 +89,41 @@ describe("shutdown with calls in flight", () => {
     const stored = await db("plates").where({ number: "Т777ТТ77" });
     expect(stored).toHaveLength(1);
     idle.destroy();
+  });
+});
+
+describe("shutdown with an idle HTTP/1.1 connection", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer("pglite");
+  });
+
+  afterAll(async () => {
+    await server?.database.drop();
+  });
+
+  it("closes the idle connection at once", async () => {
+    // One keep-alive request, after which the connection stays open and idle.
+    const socket = net.connect(server.port, "127.0.0.1");
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    let received = "";
+    const responded = new Promise<void>((resolve) => {
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString("latin1");
+        if (received.includes("\r\n\r\n")) {
+          resolve();
+        }
+      });
+    });
+    socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n");
+    await responded;
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+
+    const started = performance.now();
+    await server.server.close(10_000);
+    await closed;
+    // Node's keep-alive timeout is 5 s; the grace period here is 10 s.
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
