@@ -20,15 +20,23 @@ export function encodeGrpcMessage(message: string): string {
   return encoded;
 }
 
+/**
+ * Converts a grpc-message value that Connect percent-encoded with
+ * encodeURIComponent to the encoding of the gRPC spec. A value that is not
+ * valid percent-encoding comes back as it is.
+ */
+export function specGrpcMessage(value: string): string {
+  try {
+    return encodeGrpcMessage(decodeURIComponent(value));
+  } catch {
+    return value;
+  }
+}
+
 function reencode(headers: NodeHeaders | undefined): void {
   const value = headers?.["grpc-message"];
-  if (headers === undefined || typeof value !== "string") {
-    return;
-  }
-  try {
-    headers["grpc-message"] = encodeGrpcMessage(decodeURIComponent(value));
-  } catch {
-    // Not valid percent-encoding: leave the value as Connect wrote it.
+  if (headers !== undefined && typeof value === "string") {
+    headers["grpc-message"] = specGrpcMessage(value);
   }
 }
 

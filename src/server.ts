@@ -79,7 +79,8 @@ export interface PlatesServer {
   close(graceMs: number): Promise<void>;
 }
 
-// Deadline in milliseconds of unary calls whose client sends none, unless set.
+// Deadline in milliseconds of unary calls whose client sends none, when the
+// options set no defaultDeadlineMs.
 const defaultDeadlineMs = 30_000;
 // Every HTTP/2 connection starts with this preface (RFC 9113, section 3.4).
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");

@@ -18,7 +18,7 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
-import { encodeGrpcMessage } from "./grpc-message.ts";
+import { specGrpcMessage } from "./grpc-message.ts";
 import { serverDeadlineAppliedKey, serverDeadlineError } from "./limits.ts";
 
 /** A service as the server registers it: descriptor, implementation and interceptors. */
@@ -249,12 +249,7 @@ class UnaryCall {
       chunks.push(chunk);
     });
     this.request.on("end", () => {
-      if (!this.running && !this.finished) {
-        this.running = true;
-        this.parseRequest(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
-          .then((input) => this.invoke(input))
-          .catch((error: unknown) => this.fail(error));
-      }
+      this.begin(() => this.parseRequest(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     });
     this.request.on("error", () => this.abort(callCompleted));
   }
@@ -271,11 +266,18 @@ class UnaryCall {
    * authenticated like any other.
    */
   private run(error: ConnectError): void {
+    this.begin(() => Promise.resolve(error));
+  }
+
+  /** Invokes the call once, on the message or error that `input` resolves to, unless it ended already. */
+  private begin(input: () => Promise<unknown>): void {
     if (this.running || this.finished) {
       return;
     }
     this.running = true;
-    this.invoke(error).catch((invokeError: unknown) => this.fail(invokeError));
+    input()
+      .then((value) => this.invoke(value))
+      .catch((error: unknown) => this.fail(error));
   }
 
   /** Runs the interceptors and the implementation on `input`, or the interceptors and `input` as the error. */
@@ -323,8 +325,8 @@ class UnaryCall {
       return new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
     }
     if (body[0] !== 0) {
-      // The gRPC spec and Connect answer INTERNAL here, which reads as a
-      // fault of the server; the fault is the client's.
+      // The gRPC spec and Connect return INTERNAL here, which reads as a
+      // fault of the server, but the fault is the client's.
       return new ConnectError("protocol error: received a compressed message without grpc-encoding", Code.InvalidArgument);
     }
     const length = body.readUInt32BE(1);
@@ -491,7 +493,7 @@ function toWebHeaders(headers: http.IncomingHttpHeaders): Headers {
 function toNodeHeaders(headers: Headers): http2.OutgoingHttpHeaders {
   const nodeHeaders: http2.OutgoingHttpHeaders = {};
   headers.forEach((value, name) => {
-    nodeHeaders[name] = name === "grpc-message" ? encodeGrpcMessage(decodeURIComponent(value)) : value;
+    nodeHeaders[name] = name === "grpc-message" ? specGrpcMessage(value) : value;
   });
   return nodeHeaders;
 }

@@ -867,7 +867,7 @@ describe("malformed requests", () => {
       ),
     );
     session.destroy();
-    // Connect answers DEADLINE_EXCEEDED with HTTP 504.
+    // The Connect protocol maps DEADLINE_EXCEEDED to HTTP 504.
     expect(outcomes).toEqual(["deadline_exceeded", "HTTP 504"]);
     expect(performance.now() - started).toBeLessThan(2_000);
   });
@@ -883,7 +883,7 @@ describe("malformed requests", () => {
     const status = response.trailers["grpc-status"] ?? response.headers["grpc-status"];
     const message = response.trailers["grpc-message"] ?? response.headers["grpc-message"];
     expect(status).toBe(String(Code.InvalidArgument));
-    // Percent-encoded as the gRPC spec says: ":" and "/" stay as they are.
+    // Percent-encoded as the gRPC spec prescribes: ":" and "/" stay as they are.
     expect(message).toBe('invalid id "a/b:c": expected a UUID');
   });
 

@@ -52,8 +52,8 @@ const KnexPgClient = require("knex/lib/dialects/postgres/index.js") as PgClientC
 
 /**
  * Knex's PostgreSQL client, changed so that a query bound to a signal (see
- * signalContext) that aborts is cancelled on the server (pg_cancel_backend)
- * and its connection goes back to the pool instead of waiting for the query.
+ * signalContext) that aborts is cancelled on the server (pg_cancel_backend),
+ * and its connection is closed rather than reused.
  */
 export class CancellablePgClient extends KnexPgClient {
   override _query(connection: PgConnection, query: PgQuery): Promise<unknown> {
